@@ -1,0 +1,1 @@
+"""SQLModel tables of ConnectNow; the database is the source of truth."""

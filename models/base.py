@@ -1,0 +1,50 @@
+"""Shared column types and clock helpers for every table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime | None) -> str | None:
+    """Render an instant the way the seed does: `2021-07-05T09:31:38.000000Z`."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC and hands back aware UTC, so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        naive: datetime = value
+        return naive
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        aware: datetime = value.replace(tzinfo=UTC)
+        return aware

@@ -1,0 +1,1 @@
+"""The routing engine: which company user is offered which query, and when."""

@@ -1,0 +1,1 @@
+"""The ConnectNow HTTP and websocket server."""

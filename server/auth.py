@@ -1,0 +1,124 @@
+"""Who is calling: bearer tokens in any of their three places, and password hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from models.base import utcnow
+from models.users import ApiToken, User
+from server.api import Ctx
+from server.errors import Unauthenticated
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended costs
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_secret() -> str:
+    """A random URL-safe secret for tokens and single-use links."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """Tokens are stored as their SHA-256: random secrets need no slow hash."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _token_from(ctx: Ctx) -> str | None:
+    header = ctx.request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+        return value.strip()
+    from_query = ctx.query.get("api_token")
+    if from_query:
+        return from_query
+    from_body = ctx.raw_body.get("api_token")
+    if from_body is not None:
+        if not isinstance(from_body, str) or not from_body:
+            raise Unauthenticated("The api_token field must be a token string.")
+        return from_body
+    return None
+
+
+async def authenticate(ctx: Ctx, *, required: bool) -> None:
+    """Resolve the caller's user; a missing token is fine only where `required` is false."""
+    secret = _token_from(ctx)
+    if secret is None:
+        if required:
+            raise Unauthenticated("A token is required: send 'Authorization: Bearer <token>'.")
+        return
+    resolved = await resolve_token(ctx.services.db, secret)
+    if resolved is None:
+        if required:
+            raise Unauthenticated("The token is invalid, expired or revoked.")
+        return
+    ctx.token, ctx.user = resolved
+
+
+async def resolve_token(db: object, secret: str) -> tuple[ApiToken, User] | None:
+    """The token and its user, if the token exists and has not expired."""
+    from models.db import Database
+
+    assert isinstance(db, Database)
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+                .where(col(ApiToken.token_hash) == digest(secret))
+            )
+        ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return None
+    return token, user
+
+
+async def issue_token(
+    db: object, user_id: int, *, name: str, kind: str, ttl: timedelta | None
+) -> tuple[str, ApiToken]:
+    """Create a token for a user; the secret is returned once and never stored."""
+    from models.db import Database
+
+    assert isinstance(db, Database)
+    secret = new_secret()
+    token = ApiToken(
+        user_id=user_id,
+        name=name,
+        kind=kind,
+        token_hash=digest(secret),
+        expires_at=utcnow() + ttl if ttl else None,
+    )
+    async with db.write() as session:
+        session.add(token)
+    return secret, token
+
+
+async def touch(db: object, token_id: int) -> None:
+    from models.db import Database
+
+    assert isinstance(db, Database)
+    async with db.write() as session:
+        await session.execute(
+            update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=utcnow())
+        )

@@ -1,0 +1,33 @@
+"""The long-lived parts a request may use, built once per process at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.db import Database
+from server.hooks import RoutingHooks
+from server.limits import RateLimiter
+from server.mail import Mailer
+from server.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    mailer: Mailer
+    limiter: RateLimiter
+    hooks: RoutingHooks = field(default_factory=RoutingHooks)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            mailer=Mailer(settings.smtp_url, settings.mail_from),
+            limiter=RateLimiter(
+                settings.rate_limit_per_minute, settings.public_rate_limit_per_minute
+            ),
+        )
