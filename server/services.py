@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.db import Database
+from router.clock import Clock
 from server.hooks import RoutingHooks
 from server.limits import RateLimiter
 from server.mail import Mailer
@@ -19,6 +20,7 @@ class Services:
     mailer: Mailer
     limiter: RateLimiter
     hooks: RoutingHooks = field(default_factory=RoutingHooks)
+    clock: Clock = field(default_factory=Clock)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

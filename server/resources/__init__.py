@@ -27,12 +27,21 @@ from server.services import Services
 
 def extra_routes() -> list[BaseRoute]:
     """Routes that are not REST endpoints: pages, websockets, health."""
-    return [*docs.routes()]
+    from server import ws
+    from server.resources import ops
+
+    return [*docs.routes(), *ops.routes(), *ws.routes()]
 
 
 async def start(services: Services) -> None:
     """Start what runs beside requests (the router, timers)."""
+    from server import routing
+
+    await routing.start(services)
 
 
 async def stop(services: Services) -> None:
     """Stop it again, in reverse."""
+    from server import routing
+
+    await routing.stop(services)

@@ -31,14 +31,9 @@ def _page(name: str) -> Route:
     return Route(f"/{name}", serve)
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/openapi.json", openapi_json),
         Route("/api/docs", _page("docs.html")),
-        Route("/health", health),
         Route("/", _page("index.html")),
     ]

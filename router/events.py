@@ -1,0 +1,34 @@
+"""Events the router emits and the websocket layer delivers, in this process or across many."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, and who should hear of it.
+
+    `type` is the frame type clients see (`query.offered`, `query.withdrawn`, ...), `data` the
+    frame's fields. Agent channels of `company_user_ids` receive it; the customer channel of
+    `query_id` receives it when `customer` is set; the company's dashboards when `dashboard` is.
+    """
+
+    type: str
+    company_id: int
+    data: dict[str, Any]
+    company_user_ids: tuple[int, ...] = ()
+    query_id: int | None = None
+    customer: bool = False
+    dashboard: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class EventBus(Protocol):
+    """Publishes events to every server process; `listen` yields every process's events."""
+
+    async def publish(self, event: Event) -> None: ...
+
+    def listen(self) -> AsyncIterator[Event]: ...
