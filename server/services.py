@@ -7,7 +7,7 @@ from typing import Any
 
 from models.db import Database
 from router.clock import Clock
-from server.hooks import RoutingHooks
+from router.hooks import RoutingHooks
 from server.limits import RateLimiter
 from server.mail import Mailer
 from server.settings import Settings
