@@ -28,10 +28,15 @@ class Company(SQLModel, table=True):
 
 
 class ActiveUserMonth(SQLModel, table=True):
-    """The most active company users a company had at once in one calendar month."""
+    """The most active company users a company had at once in one calendar month.
+
+    `last_active_users` is the count after the month's latest change: a month without
+    changes had that many throughout.
+    """
 
     __tablename__ = "active_user_months"
 
     company_id: int = Field(foreign_key="companies.id", primary_key=True)
     month: str = Field(max_length=7, primary_key=True)
     max_active_users: int = Field(default=0)
+    last_active_users: int = Field(default=0)

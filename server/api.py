@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -118,6 +119,12 @@ class Api:
 
 
 api = Api()
+_current: ContextVar[Ctx | None] = ContextVar("connectnow_request", default=None)
+
+
+def current_ctx() -> Ctx | None:
+    """The request this task is answering, for loaders that must respect who is asking."""
+    return _current.get()
 
 
 def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
@@ -150,6 +157,7 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
             query=request.query_params,
             raw_body=raw,
         )
+        _current.set(ctx)
         await auth.authenticate(ctx, required=endpoint.auth == "user")
         if endpoint.body is not None:
             ctx.body = parse_body(endpoint.body, ctx.raw_body)
@@ -191,6 +199,18 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         raise ApiError("The request body must be valid JSON (UTF-8).") from exc
     if not isinstance(parsed, dict):
         raise ValidationFailed({"body": ["The body must be a JSON object."]})
+    try:
+        # JSON escapes may spell lone UTF-16 surrogates, which no database or hash accepts.
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed(
+            {
+                "body": [
+                    "The body must be valid Unicode text; escapes of lone surrogates "
+                    "(\\ud800 to \\udfff) are not accepted."
+                ]
+            }
+        ) from exc
     return parsed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,10 +17,18 @@ from server.api import Ctx
 from server.errors import Unauthenticated
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended costs
+_UNKNOWN = _hasher.hash("a password that no account has")
+TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is coarse, so most requests write nothing
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def verify_unknown(password: str) -> bool:
+    """Spend the time a real check takes, so that sign-in does not tell which emails exist."""
+    verify_password(_UNKNOWN, password)
+    return False
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -37,7 +45,7 @@ def new_secret() -> str:
 
 def digest(secret: str) -> str:
     """Tokens are stored as their SHA-256: random secrets need no slow hash."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode(errors="surrogatepass")).hexdigest()
 
 
 def _token_from(ctx: Ctx) -> str | None:
@@ -71,6 +79,9 @@ async def authenticate(ctx: Ctx, *, required: bool) -> None:
             raise Unauthenticated("The token is invalid, expired or revoked.")
         return
     ctx.token, ctx.user = resolved
+    last = ctx.token.last_used_at
+    if ctx.token.id is not None and (last is None or utcnow() - last > TOUCH_EVERY):
+        await touch(ctx.services.db, ctx.token.id)
 
 
 async def resolve_token(db: object, secret: str) -> tuple[ApiToken, User] | None:
@@ -95,19 +106,30 @@ async def resolve_token(db: object, secret: str) -> tuple[ApiToken, User] | None
 
 
 async def issue_token(
-    db: object, user_id: int, *, name: str, kind: str, ttl: timedelta | None
+    db: object,
+    user_id: int,
+    *,
+    name: str,
+    kind: str,
+    ttl: timedelta | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, ApiToken]:
-    """Create a token for a user; the secret is returned once and never stored."""
+    """Create a token for a user; the secret is returned once and never stored.
+
+    It expires after `ttl`, or at `expires_at`, or never when neither is given.
+    """
     from models.db import Database
 
     assert isinstance(db, Database)
     secret = new_secret()
+    if ttl is not None:
+        expires_at = utcnow() + ttl
     token = ApiToken(
         user_id=user_id,
         name=name,
         kind=kind,
         token_hash=digest(secret),
-        expires_at=utcnow() + ttl if ttl else None,
+        expires_at=expires_at,
     )
     async with db.write() as session:
         session.add(token)

@@ -52,6 +52,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from server import demo
+    from server.demo_company import DEFAULT_PASSWORD, DemoError, DemoOptions
+
+    options = DemoOptions(
+        host=args.host,
+        port=args.port,
+        customers_per_minute=args.customers_per_minute,
+        speed=args.speed,
+        duration=args.duration,
+        password=os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD,
+        quiet=args.quiet,
+    )
+    try:
+        return asyncio.run(demo.run(options))
+    except KeyboardInterrupt:
+        return 0
+    except DemoError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="connectnow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     grant.add_argument("email")
     revoke = admin_commands.add_parser("revoke", help="take system administration away")
     revoke.add_argument("email")
+    demo = commands.add_parser(
+        "demo", help="run the server with a demo company and simulated customers and agents"
+    )
+    demo.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    demo.add_argument("--customers-per-minute", type=float, default=10.0)
+    demo.add_argument("--speed", type=float, default=1.0, help="time runs this many times faster")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after seconds (0: never)")
+    demo.add_argument("--quiet", action="store_true", help="no periodic traffic summary")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -74,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         migrate.upgrade(load().database_url)
         print("The database schema is up to date.")
         return 0
+    if args.command == "demo":
+        return _demo(args)
     if args.command == "admin":
         migrate.upgrade(load().database_url)
         return asyncio.run(_grant(args.email, args.admin_command == "revoke"))

@@ -69,7 +69,7 @@ def multi(query: QueryParams, name: str) -> list[str]:
     values: list[str] = []
     for key, value in query.multi_items():
         match = _INDEXED.match(key)
-        if key == name or (match and match["name"] == name and not match["key"].isalpha()):
+        if key == name or (match and match["name"] == name and not match["key"].isidentifier()):
             values.extend(part.strip() for part in value.split(",") if part.strip())
     return values
 

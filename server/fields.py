@@ -73,7 +73,10 @@ def _aware_datetime(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 date and time with an offset")
     if parsed.tzinfo is None:
         raise ValueError("must include a UTC offset, such as Z or +02:00")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("must be a date and time between the years 1 and 9999 in UTC") from exc
 
 
 _BOOL_SCHEMA = {"oneOf": [{"type": "boolean"}, {"enum": [0, 1, "0", "1", "true", "false"]}]}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 from starlette.requests import Request
 
@@ -10,29 +12,51 @@ from server.errors import RateLimited
 
 
 class RateLimiter:
-    """Fixed one-minute windows per client address and endpoint class, in this process."""
+    """A token bucket per client address and endpoint class, in this process.
 
-    # TODO: the windows live in each process; with N processes a client may get N times the
-    # limit. Moving the counters to Redis (INCR with EXPIRE) would make them shared.
+    Each bucket holds up to a minute's allowance and refills evenly, so a client may burst up
+    to its limit and then keeps the per-minute rate; a refusal says exactly how long to wait.
+    """
 
-    def __init__(self, per_minute: int, public_per_minute: int) -> None:
+    # TODO: the buckets live in each process; with N processes a client may get N times the
+    # limit. Moving them to Redis (a short Lua script per check) would make them shared.
+
+    def __init__(
+        self,
+        per_minute: int,
+        public_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_minute = per_minute
         self.public_per_minute = public_per_minute
-        self._windows: dict[tuple[str, bool], tuple[int, int]] = {}
+        self.clock = clock
+        self._buckets: dict[tuple[str, bool], tuple[float, float]] = {}
 
     async def check(self, request: Request, *, public: bool) -> None:
         limit = self.public_per_minute if public else self.per_minute
         if limit <= 0:
             return
         client = request.client.host if request.client else "unknown"
-        now = time.monotonic()
-        window = int(now // 60)
+        self.take(client, public, limit)
+
+    def take(self, client: str, public: bool, limit: int) -> None:
+        """Spend one request of `client`'s allowance, or raise how long to wait for one."""
+        now = self.clock()
+        per_second = limit / 60
         key = (client, public)
-        started, count = self._windows.get(key, (window, 0))
-        if started != window:
-            started, count = window, 0
-        if count >= limit:
-            raise RateLimited(retry_after=max(1, int((window + 1) * 60 - now)))
-        self._windows[key] = (started, count + 1)
-        if len(self._windows) > 100_000:
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        tokens, updated = self._buckets.get(key, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - updated) * per_second)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited(retry_after=max(1, math.ceil((1 - tokens) / per_second)))
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > 100_000:
+            self._forget_full(now)
+
+    def _forget_full(self, now: float) -> None:
+        """Drop buckets that have refilled completely; they hold nothing worth keeping."""
+        self._buckets = {
+            key: (tokens, updated)
+            for key, (tokens, updated) in self._buckets.items()
+            if now - updated < 60
+        }

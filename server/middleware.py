@@ -6,19 +6,30 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("connectnow.access")
 error_log = logging.getLogger("connectnow.errors")
 
-_TOKEN_IN_QUERY = re.compile(r"(api_token=)[^&]*", re.IGNORECASE)
+_SECRET_KEYS = {"api_token", "token", "customer_token"}
+_SECRET_IN_PATH = re.compile(
+    r"^(/(?:api/)?(?:email/verify|invitations|reset-password)/)(?!resend$)[^/]+"
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def redact(query_string: str) -> str:
-    """Hide `api_token` values so that tokens never reach a log line."""
-    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", query_string)
+    """Hide token values so that they never reach a log line, however the key is encoded."""
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    shown = [(key, "[redacted]" if key.lower() in _SECRET_KEYS else value) for key, value in pairs]
+    return urlencode(shown, safe="[],:")
+
+
+def redact_path(path: str) -> str:
+    """Hide the secrets of emailed links (verification, invitation) that travel in paths."""
+    return _SECRET_IN_PATH.sub(r"\1[redacted]", path)
 
 
 class RequestContext:
@@ -51,7 +62,9 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            error_log.exception("request.failed request_id=%s path=%s", request_id, scope["path"])
+            error_log.exception(
+                "request.failed request_id=%s path=%s", request_id, redact_path(scope["path"])
+            )
             if not response_started:
                 await _internal_error(send_with_id)
         finally:
@@ -59,7 +72,7 @@ class RequestContext:
             access_log.info(
                 "request method=%s path=%s%s status=%s ms=%.1f request_id=%s",
                 scope["method"],
-                scope["path"],
+                redact_path(scope["path"]),
                 f"?{query}" if query else "",
                 status,
                 (time.perf_counter() - started) * 1000,

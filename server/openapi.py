@@ -20,6 +20,7 @@ _STATUS_TEXT = {
     403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
+    410: "Link already used or expired",
     413: "Body too large",
     422: "Validation failed",
     429: "Rate limited",
@@ -100,9 +101,16 @@ def _operation_id(endpoint: Endpoint) -> str:
     return f"{endpoint.method.lower()}_{module}_{endpoint.handler.__name__}"
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    """Path ids are positive integers; `{token}` is the secret of an emailed link."""
+    if name == "token":
+        return {"type": "string", "minLength": 1}
+    return {"type": "integer", "minimum": 1}
+
+
 def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in _PATH_PARAM.findall(endpoint.path)
     ]
     if endpoint.method == "GET" and get_origin(endpoint.response) is list:
@@ -138,7 +146,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         success["content"] = {"application/json": {"schema": schema}}
     operation["responses"][str(endpoint.status)] = success
     error_codes = {400, 401, 404, 405, 413, 422, 429, *endpoint.errors}
-    if endpoint.auth == "public":
+    if endpoint.auth == "public" and 401 not in endpoint.errors:
         error_codes.discard(401)
     for code in sorted(error_codes):
         operation["responses"][str(code)] = {

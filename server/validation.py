@@ -22,6 +22,8 @@ def _sentence(field: str, error: Any, model: type[BaseModel] | None) -> str:
         return f"The {field} field is not accepted here; the accepted fields are: {accepted}."
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return f"The {field} field must be a whole number."
+    if kind == "string_unicode":
+        return f"The {field} field must be valid Unicode text."
     if kind in {"string_type"}:
         return f"The {field} field must be a string."
     if kind in {"list_type"}:

@@ -119,3 +119,13 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
     """An HTTP client talking to a fresh app in this process, lifespan included."""
     async with Client.running(settings) as running:
         yield running
+
+
+from tests.smtp import Mailbox, smtp  # noqa: E402, F401  (the `smtp` fixture for every test)
+
+
+@pytest.fixture
+async def mail_client(settings: Settings, smtp: Mailbox) -> AsyncIterator[Client]:  # noqa: F811
+    """Like `client`, but the app sends its mail over SMTP to the `smtp` fixture's server."""
+    async with Client.running(replace(settings, smtp_url=smtp.url)) as running:
+        yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -94,3 +95,89 @@ class Client:
         created = await self.post("/api/companies", manager, json=payload)
         assert created.status_code == 201, created.text
         return dict(created.json())
+
+
+@dataclass
+class SentMail:
+    to: str
+    subject: str
+    text: str
+
+
+def outbox(client: Client) -> list[SentMail]:
+    """Every message the app sends from now on, recorded before it goes out as usual."""
+    services = client.services
+    sent: list[SentMail] | None = services.extras.get("test_outbox")
+    if sent is not None:
+        return sent
+    recorded: list[SentMail] = []
+    original = services.mailer.send
+
+    async def send(to: str, subject: str, text: str) -> bool:
+        recorded.append(SentMail(to, subject, text))
+        return bool(await original(to, subject, text))
+
+    services.mailer.send = send
+    services.extras["test_outbox"] = recorded
+    return recorded
+
+
+_INVITATION = re.compile(r"/invitations/([A-Za-z0-9_\-]+)")
+
+
+def invitation_token(client: Client, email: str) -> str:
+    """The secret of the latest invitation mailed to `email` (call `outbox` before sending)."""
+    for mail in reversed(outbox(client)):
+        found = _INVITATION.search(mail.text)
+        if mail.to.lower() == email.lower() and found:
+            return found.group(1)
+    raise AssertionError(f"no invitation was mailed to {email}")
+
+
+async def _accept_in_db(client: Client, company_user_id: int, user_id: int) -> None:
+    from models.base import utcnow
+    from models.company_users import CompanyUser
+
+    async with client.services.db.write() as session:
+        member = await session.get(CompanyUser, company_user_id)
+        assert member is not None
+        member.user_id = user_id
+        member.accepted_at = utcnow()
+        member.invitation_token_hash = None
+
+
+async def member(
+    client: Client, manager: Person, company_id: int, role: str = "agent", **fields: Any
+) -> tuple[Person, dict[str, Any]]:
+    """A new person who is an accepted company user of the company, with the given role.
+
+    The manager invites the person's email; the person accepts through the invitation
+    endpoint, or, where the server has none, the acceptance is written to the database.
+    """
+    outbox(client)
+    person = await client.person(fields.pop("name", "Agent"))
+    email = person.user["email"]
+    created = await client.post(
+        "/api/company-users",
+        manager,
+        json={"company_id": company_id, "invited_email": email, "role": role, **fields},
+    )
+    assert created.status_code == 201, created.text
+    company_user = dict(created.json())
+    token = invitation_token(client, email)
+    accepted = await client.post(f"/api/invitations/{token}/accept", person)
+    no_route = accepted.status_code == 405 or (
+        accepted.status_code == 404 and accepted.json().get("message") == _NO_ROUTE
+    )
+    if no_route:
+        await _accept_in_db(client, company_user["id"], person.user["id"])
+    else:
+        assert accepted.status_code in (200, 201), accepted.text
+    shown = await client.get(f"/api/company-users/{company_user['id']}", person)
+    assert shown.status_code == 200, shown.text
+    company_user = dict(shown.json())
+    assert company_user["user_id"] == person.user["id"] and company_user["accepted_at"]
+    return person, company_user
+
+
+_NO_ROUTE = "Nothing is at this address."

@@ -35,13 +35,15 @@ def extra_routes() -> list[BaseRoute]:
 
 async def start(services: Services) -> None:
     """Start what runs beside requests (the router, timers)."""
-    from server import routing
+    from server import routing, ws
 
     await routing.start(services)
+    await ws.start(services)
 
 
 async def stop(services: Services) -> None:
     """Stop it again, in reverse."""
-    from server import routing
+    from server import routing, ws
 
+    await ws.stop(services)
     await routing.stop(services)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -64,7 +65,7 @@ async def register_user(ctx: Ctx) -> dict[str, Any]:
         name=body.name,
         surname=body.surname,
         email=email,
-        password_hash=auth.hash_password(body.password),
+        password_hash=await anyio.to_thread.run_sync(auth.hash_password, body.password),
         avatar_url=body.avatar_url,
     )
     try:
@@ -99,7 +100,10 @@ async def sign_in(ctx: Ctx) -> dict[str, Any]:
         user = (
             await session.execute(select(User).where(col(User.email) == body.email.lower()))
         ).scalar_one_or_none()
-    if user is None or not auth.verify_password(user.password_hash, body.password):
+    if user is None:
+        await anyio.to_thread.run_sync(auth.verify_unknown, body.password)
+        raise Unauthenticated("The email or password is wrong.")
+    if not await anyio.to_thread.run_sync(auth.verify_password, user.password_hash, body.password):
         raise Unauthenticated("The email or password is wrong.")
     assert user.id is not None
     ttl = timedelta(days=ctx.services.settings.token_ttl_days)

@@ -1,1 +1,492 @@
-"""queries endpoints."""
+"""Queries: customers open them; members list, read, answer, finish and transfer them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Select, select
+from sqlmodel import col
+
+from models.base import format_timestamp
+from models.companies import Company
+from models.company_users import CompanyUser, CompanyUserState
+from models.queries import Query, QueryCompanyUser, QueryNote, QueryQueue
+from models.queues import Queue
+from server import auth, hours, query_actions
+from server.access import membership, require, visible_company_ids
+from server.api import Ctx, api
+from server.conventions import (
+    Relation,
+    Resource,
+    Scope,
+    list_response,
+    one_response,
+    path_id,
+    register,
+)
+from server.errors import Forbidden, invalid, not_found
+from server.fields import Bool, Email, Id, Name, Text
+from server.loaders import children, parent, through
+
+log = logging.getLogger("connectnow.queries")
+LINK_SCHEMES = ("http", "https", "mailto", "tel")
+
+
+def _no_whitespace(value: str) -> str:
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain whitespace")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Source = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_no_whitespace)]
+
+
+def _is_link(source: str) -> bool:
+    parsed = urlparse(source)
+    if parsed.scheme in {"http", "https"}:
+        return bool(parsed.netloc)
+    return parsed.scheme in {"mailto", "tel"} and bool(parsed.path)
+
+
+class QueryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Source
+    email: Email
+    is_link: Bool = True
+    name: Name
+    surname: Text | None = None
+    queue_id: Id
+    password: str | None = Field(default=None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _source_is_a_link(self) -> QueryCreate:
+        if self.is_link and not _is_link(self.source):
+            raise ValueError(
+                "source must be an http, https, mailto or tel URL when is_link is true"
+            )
+        return self
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue_id: Id
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company_user_id: Id | None = None
+
+
+class QueryOut(BaseModel):
+    id: int
+    company_id: int
+    queue_id: int
+    source: str
+    is_link: bool
+    email: str
+    name: str
+    surname: str | None
+    status: str
+    holder_company_user_id: int | None
+    created_at: str
+    updated_at: str
+    answered_at: str | None
+    done_at: str | None
+    ended_at: str | None
+
+
+class QueryCreatedOut(QueryOut):
+    customer_token: str
+
+
+class QueryQueueOut(BaseModel):
+    id: int
+    query_id: int
+    queue_id: int
+    entered_at: str
+    answered_at: str | None
+    answered_by: int | None
+    left_at: str | None
+
+
+def public(query: Query) -> dict[str, Any]:
+    return {
+        "id": query.id,
+        "company_id": query.company_id,
+        "queue_id": query.queue_id,
+        "source": query.source,
+        "is_link": query.is_link,
+        "email": query.email,
+        "name": query.name,
+        "surname": query.surname,
+        "status": query.status,
+        "holder_company_user_id": query.holder_company_user_id,
+        "created_at": format_timestamp(query.created_at),
+        "updated_at": format_timestamp(query.updated_at),
+        "answered_at": format_timestamp(query.answered_at),
+        "done_at": format_timestamp(query.done_at),
+        "ended_at": format_timestamp(query.ended_at),
+    }
+
+
+def stay(row: QueryQueue) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "query_id": row.query_id,
+        "queue_id": row.queue_id,
+        "entered_at": format_timestamp(row.entered_at),
+        "answered_at": format_timestamp(row.answered_at),
+        "answered_by": row.answered_by,
+        "left_at": format_timestamp(row.left_at),
+    }
+
+
+async def _latest_stays(session: Any, parents: list[Any]) -> dict[int, Any]:
+    grouped = await children(QueryQueue, "query_id")(session, parents)
+    return {query_id: rows[-1] for query_id, rows in grouped.items() if rows}
+
+
+async def _answerers(session: Any, parents: list[Any]) -> dict[int, Any]:
+    """Each company user that answered a query once, even if it answered it again later."""
+    grouped = await through(QueryCompanyUser, "query_id", "company_user_id", CompanyUser)(
+        session, parents
+    )
+    return {query_id: list({m.id: m for m in rows}.values()) for query_id, rows in grouped.items()}
+
+
+def _answered_by(stmt: Select[Any], value: str, ctx: Ctx) -> Select[Any]:
+    answered = select(col(QueryCompanyUser.query_id)).where(
+        col(QueryCompanyUser.company_user_id) == int(value)
+    )
+    return stmt.where(col(Query.id).in_(answered))
+
+
+class _StayColumns:
+    """Stays have no `created_at`: `before`, `after` and `latest` go by `entered_at`."""
+
+    id = col(QueryQueue.id)
+    created_at = col(QueryQueue.entered_at)
+
+
+QUERY_QUEUES = register(
+    Resource(
+        name="query_queues",
+        model=_StayColumns,
+        serialize=stay,
+        relations={"queue": Relation("queues", parent(Queue, "queue_id"), many=False)},
+    )
+)
+QUERIES = register(
+    Resource(
+        name="queries",
+        model=Query,
+        serialize=public,
+        relations={
+            "companyUsers": Relation("company_users", _answerers),
+            "queues": Relation("query_queues", children(QueryQueue, "query_id")),
+            "latestQueue": Relation("query_queues", _latest_stays, many=False),
+            "notes": Relation("query_notes", children(QueryNote, "query_id")),
+        },
+        scopes={
+            "completed": Scope(lambda stmt, ctx: stmt.where(col(Query.status) == "done")),
+            "ongoing": Scope(lambda stmt, ctx: stmt.where(col(Query.status) == "ongoing")),
+            "waiting": Scope(lambda stmt, ctx: stmt.where(col(Query.status) == "waiting")),
+            "company_id": Scope(
+                lambda stmt, value, ctx: stmt.where(col(Query.company_id) == int(value)),
+                takes_value=True,
+            ),
+            "company_user_id": Scope(_answered_by, takes_value=True),
+        },
+    )
+)
+
+
+async def find(ctx: Ctx, query_id: int) -> Query:
+    """A query of a company the caller belongs to, else 404."""
+    async with ctx.services.db.session() as session:
+        query = await session.get(Query, query_id)
+    if query is None or await membership(ctx, query.company_id) is None:
+        raise not_found("query")
+    return query
+
+
+async def reload(ctx: Ctx, query_id: int) -> dict[str, Any]:
+    async with ctx.services.db.session() as session:
+        query = await session.get(Query, query_id)
+        assert query is not None
+        return await one_response(ctx, QUERIES, query, session)
+
+
+async def _open_queue(ctx: Ctx, queue_id: int) -> Queue:
+    """A queue customers may open queries on; anything else is a 422 on queue_id."""
+    async with ctx.services.db.session() as session:
+        row = (
+            await session.execute(
+                select(Queue)
+                .join(Company, col(Company.id) == col(Queue.company_id))
+                .where(
+                    col(Queue.id) == queue_id,
+                    col(Queue.deleted_at).is_(None),
+                    col(Queue.is_active).is_(True),
+                    col(Company.deleted_at).is_(None),
+                )
+            )
+        ).scalar_one_or_none()
+    if row is None:
+        raise invalid("queue_id", "The queue_id field must name an active queue.")
+    assert isinstance(row, Queue)
+    return row
+
+
+def _check_password(queue: Queue, password: str | None) -> None:
+    if queue.password_hash is None:
+        return
+    if not password:
+        raise Forbidden("This queue needs a password: send it in the password field.")
+    if not auth.verify_password(queue.password_hash, password):
+        raise Forbidden("The password for this queue is wrong.")
+
+
+@api.route(
+    "POST",
+    "/api/queries",
+    summary="Open a query on a queue (customers; no account needed)",
+    tag="queries",
+    body=QueryCreate,
+    response=QueryCreatedOut,
+    status=201,
+    auth="public",
+    errors=(403, 422),
+)
+async def create(ctx: Ctx) -> dict[str, Any]:
+    body: QueryCreate = ctx.body
+    queue = await _open_queue(ctx, body.queue_id)
+    _check_password(queue, body.password)
+    now = ctx.services.clock.now()
+    async with ctx.services.db.session() as session:
+        status = await hours.queue_status(session, queue, now)
+    if not status.is_open:
+        raise Forbidden(
+            "This queue is closed now; open the query when it opens.",
+            opens_at=format_timestamp(status.opens_at),
+        )
+    secret = auth.new_secret()
+    assert queue.id is not None
+    new = query_actions.NewQuery(
+        company_id=queue.company_id,
+        queue_id=queue.id,
+        source=body.source,
+        is_link=body.is_link,
+        email=body.email,
+        name=body.name,
+        surname=body.surname,
+        customer_token_hash=auth.digest(secret),
+    )
+    query_id = await query_actions.open_query(ctx.services.db, new, now=now)
+    log.info("query.opened query=%s queue=%s company=%s", query_id, queue.id, queue.company_id)
+    await ctx.services.hooks.query_opened(query_id)
+    async with ctx.services.db.session() as session:
+        stored = await session.get(Query, query_id)
+    assert stored is not None
+    return {**public(stored), "customer_token": secret}
+
+
+@api.route(
+    "GET",
+    "/api/queries",
+    summary="The queries of the caller's companies",
+    tag="queries",
+    response=list[QueryOut],
+    errors=(422,),
+)
+async def index(ctx: Ctx) -> Any:
+    stmt = select(Query)
+    companies = await visible_company_ids(ctx)
+    if companies is not None:
+        stmt = stmt.where(col(Query.company_id).in_(companies))
+    async with ctx.services.db.session() as session:
+        return await list_response(ctx, QUERIES, stmt, session)
+
+
+@api.route(
+    "GET",
+    "/api/queries/{query_id}",
+    summary="One query",
+    tag="queries",
+    response=QueryOut,
+    errors=(404, 422),
+)
+async def show(ctx: Ctx) -> dict[str, Any]:
+    query = await find(ctx, path_id(ctx, "query_id", "query"))
+    async with ctx.services.db.session() as session:
+        return await one_response(ctx, QUERIES, query, session)
+
+
+@api.route(
+    "GET",
+    "/api/queries/{query_id}/queues",
+    summary="Where a query has waited: one entry per stay on a queue",
+    tag="queries",
+    response=list[QueryQueueOut],
+    errors=(404, 422),
+)
+async def stays(ctx: Ctx) -> Any:
+    query = await find(ctx, path_id(ctx, "query_id", "query"))
+    stmt = select(QueryQueue).where(col(QueryQueue.query_id) == query.id)
+    async with ctx.services.db.session() as session:
+        return await list_response(ctx, QUERY_QUEUES, stmt, session)
+
+
+async def _acting_member(ctx: Ctx, company_id: int, chosen: int | None) -> int:
+    """The caller's company user in the company, or the one it names if that is the caller's."""
+    own = await membership(ctx, company_id)
+    if chosen is None:
+        if own is None or own.company_user_id is None:
+            raise Forbidden("You need a company user in this query's company to do this.")
+        return own.company_user_id
+    async with ctx.services.db.session() as session:
+        member = await session.get(CompanyUser, chosen)
+    if member is None or member.company_id != company_id or member.removed_at is not None:
+        raise invalid(
+            "company_user_id",
+            "The company_user_id field must name a company user of this query's company.",
+        )
+    if member.user_id != ctx.user_id:
+        raise Forbidden("You may only act as your own company user.")
+    return chosen
+
+
+@api.route(
+    "POST",
+    "/api/queries/{query_id}/answer",
+    summary="Answer a waiting query offered to you",
+    tag="queries",
+    body=AnswerIn,
+    response=QueryOut,
+    errors=(403, 404, 422),
+)
+async def answer(ctx: Ctx) -> dict[str, Any]:
+    query = await find(ctx, path_id(ctx, "query_id", "query"))
+    assert query.id is not None
+    body: AnswerIn = ctx.body
+    member_id = await _acting_member(ctx, query.company_id, body.company_user_id)
+    reason = await query_actions.answer_refusal(ctx.services.db, query.id, member_id)
+    if reason is None:
+        withheld = await ctx.services.hooks.may_answer(query.id, member_id)
+        if withheld is not None:
+            reason = f"This query is not offered to you: {withheld}"
+    if reason is None:
+        try:
+            now = ctx.services.clock.now()
+            await query_actions.answer(ctx.services.db, query.id, member_id, now=now)
+        except query_actions.Refused as exc:
+            reason = str(exc)
+    if reason is not None:
+        raise Forbidden(reason)
+    log.info("query.answered query=%s company_user=%s", query.id, member_id)
+    await ctx.services.hooks.query_answered(query.id, member_id)
+    return await reload(ctx, query.id)
+
+
+@api.route(
+    "POST",
+    "/api/queries/{query_id}/mark-as-done",
+    summary="Mark a query you hold as done",
+    tag="queries",
+    response=QueryOut,
+    errors=(403, 404),
+)
+async def mark_as_done(ctx: Ctx) -> dict[str, Any]:
+    query = await find(ctx, path_id(ctx, "query_id", "query"))
+    assert query.id is not None
+    member_id = await _acting_member(ctx, query.company_id, None)
+    try:
+        now = ctx.services.clock.now()
+        await query_actions.mark_done(ctx.services.db, query.id, member_id, now=now)
+    except query_actions.Refused as exc:
+        raise Forbidden(str(exc)) from exc
+    log.info("query.done query=%s company_user=%s", query.id, member_id)
+    await ctx.services.hooks.query_done(query.id, member_id)
+    return await reload(ctx, query.id)
+
+
+async def _target_queue(ctx: Ctx, company_id: int, queue_id: int) -> Queue:
+    async with ctx.services.db.session() as session:
+        queue = await session.get(Queue, queue_id)
+        if (
+            queue is None
+            or queue.company_id != company_id
+            or queue.deleted_at is not None
+            or not queue.is_active
+        ):
+            raise invalid(
+                "queue_id", "The queue_id field must name an active queue of this query's company."
+            )
+        if queue.company_user_id is not None:
+            await _require_owner_available(session, queue.company_user_id)
+    return queue
+
+
+async def _require_owner_available(session: Any, company_user_id: int) -> None:
+    available = (
+        await session.execute(
+            select(col(CompanyUserState.is_available))
+            .join(CompanyUser, col(CompanyUser.id) == col(CompanyUserState.company_user_id))
+            .where(
+                col(CompanyUserState.company_user_id) == company_user_id,
+                col(CompanyUser.is_active).is_(True),
+                col(CompanyUser.removed_at).is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+    if not available:
+        raise Forbidden("The owner of that personal queue is not available.")
+
+
+@api.route(
+    "POST",
+    "/api/queries/{query_id}/transfer",
+    summary="Move a query to wait on another queue of the company",
+    tag="queries",
+    body=TransferIn,
+    response=QueryOut,
+    errors=(403, 404, 422),
+)
+async def transfer(ctx: Ctx) -> dict[str, Any]:
+    query = await find(ctx, path_id(ctx, "query_id", "query"))
+    assert query.id is not None
+    body: TransferIn = ctx.body
+    own = await require(ctx, query.company_id, "agent", what="query")
+    holds = query.status == "ongoing" and own.company_user_id == query.holder_company_user_id
+    if query.status not in {"waiting", "ongoing"}:
+        raise Forbidden("Only a waiting or ongoing query can be transferred.")
+    if not holds and not own.at_least("staffing_manager"):
+        raise Forbidden(
+            "Only the holder of an ongoing query, or a staffing manager or manager, "
+            "may transfer it."
+        )
+    target = await _target_queue(ctx, query.company_id, body.queue_id)
+    assert target.id is not None
+    holder = query.holder_company_user_id if query.status == "ongoing" else None
+    try:
+        await query_actions.transfer(
+            ctx.services.db,
+            query.id,
+            target.id,
+            status=query.status,
+            holder=holder,
+            now=ctx.services.clock.now(),
+        )
+    except query_actions.Refused as exc:
+        raise Forbidden(str(exc)) from exc
+    log.info("query.transferred query=%s queue=%s from=%s", query.id, target.id, holder)
+    await ctx.services.hooks.query_transferred(query.id, holder)
+    return await reload(ctx, query.id)

@@ -1,0 +1,170 @@
+"""Event buses: in-process fan-out, and Redis pub/sub fan-out across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from router.events import Event
+
+log = logging.getLogger("connectnow.router")
+
+QUEUE_SIZE = 10_000
+
+
+class MemoryBus:
+    """Hands each published event to every listener of this process.
+
+    A listener whose queue is full loses the event and a warning is logged, so one stuck
+    consumer never blocks routing for everyone else.
+    """
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    async def publish(self, event: Event) -> None:
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning(
+                    "router.event_dropped type=%s company=%s", event.type, event.company_id
+                )
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue receiving every event from now on, until the block ends."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def listen(self) -> AsyncIterator[Event]:
+        async with self.subscribe() as queue:
+            while True:
+                yield await queue.get()
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
+    """Cancel background loops and wait for them, a bounded time.
+
+    A library may swallow a cancellation (Python 3.11's `wait_for` can), so the loops also
+    check a stop flag; this keeps cancelling until they end or `within` seconds pass.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pending = {task for task in tasks if not task.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in pending:
+        log.warning("router.task_did_not_stop task=%s", task.get_name())
+
+
+def encode(event: Event) -> str:
+    fields = asdict(event)
+    fields["company_user_ids"] = list(event.company_user_ids)
+    return json.dumps(fields, default=str)
+
+
+def decode(raw: bytes | str) -> Event:
+    fields: dict[str, Any] = json.loads(raw)
+    fields["company_user_ids"] = tuple(fields.get("company_user_ids", ()))
+    return Event(**fields)
+
+
+class RedisBus(MemoryBus):
+    """Publishes to one Redis channel; a reader task fans every process's events out locally.
+
+    When Redis goes away the reader retries with backoff, resubscribes, then calls
+    `on_reconnect` so the router can resynchronise what it may have missed.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        channel: str,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.redis = redis
+        self.channel = channel
+        self.on_reconnect = on_reconnect
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.pubsub: PubSub | None = None
+        self.client_name = f"connectnow-bus-{uuid.uuid4().hex[:12]}"
+        self.reconnects = 0
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read_forever(), name="router-bus-reader")
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._reader is not None:
+            await stop_tasks([self._reader])
+
+    async def publish(self, event: Event) -> None:
+        try:
+            await self.redis.publish(self.channel, encode(event))
+        except (RedisError, OSError) as exc:
+            # Delivered locally at least; other processes resynchronise on reconnect.
+            log.warning("router.publish_failed type=%s error=%s", event.type, exc)
+            self.deliver(event)
+
+    async def _read_forever(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._stopping:
+            try:
+                await self._read_once(first)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("router.bus_lost error=%s retry_in=%.1fs", exc, delay)
+            except Exception:
+                log.exception("router.bus_reader_failed")
+            first = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _read_once(self, first: bool) -> None:
+        pubsub = self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+            assert pubsub.connection is not None
+            # Named so that operators (and tests) can find this process's subscriber.
+            await pubsub.connection.send_command("CLIENT", "SETNAME", self.client_name)
+            await pubsub.connection.read_response()
+            await pubsub.subscribe(self.channel)
+            self._subscribed.set()
+            if not first:
+                self.reconnects += 1
+                log.info("router.bus_resubscribed channel=%s", self.channel)
+                if self.on_reconnect is not None:
+                    await self.on_reconnect()
+            while not self._stopping:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None and message.get("type") == "message":
+                    self.deliver(decode(message["data"]))
+        finally:
+            await pubsub.aclose()

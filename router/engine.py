@@ -1,0 +1,864 @@
+"""The routing engine: hooks in, offers and events out, over either store.
+
+Every change ends in `recompute(company_id)`: under the company's lock it reads the company
+from the database, asks `rules.desired_offers` what everyone should hold, commits that to the
+store with a version check, and publishes the difference as `query.offered` and
+`query.withdrawn` events. Timers live in the store, so whichever process claims one first
+fires it, and every effect of a timer is a conditional update in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from models.companies import Company
+from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
+from models.db import Database
+from models.queries import Query, QueryNote, QueryQueue
+from models.queues import Queue
+from router import effects, metrics, rules
+from router import snapshot as snapshots
+from router.base import Router
+from router.bus import MemoryBus, RedisBus, stop_tasks
+from router.clock import Clock
+from router.events import Event
+from router.present import Presenters
+from router.store import CompanyState, Offers, Store
+
+log = logging.getLogger("connectnow.router")
+
+DASHBOARD_EVERY_SECONDS = 1.0
+SENTINEL_CHECK_SECONDS = 1.0
+GONE_REASONS = {
+    "ongoing": "answered",
+    "done": "answered",
+    "expired": "expired",
+    "cancelled": "cancelled",
+}
+
+
+class MailSender(Protocol):
+    async def send(self, to: str, subject: str, text: str) -> bool: ...
+
+
+@dataclass
+class Change:
+    """What one recomputation changed, ready to be told."""
+
+    offered: list[tuple[int, int, int, int]] = field(default_factory=list)
+    withdrawn: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+class RoutingEngine(Router):
+    def __init__(
+        self,
+        db: Database,
+        store: Store,
+        bus: MemoryBus,
+        clock: Clock,
+        mailer: MailSender,
+        *,
+        presence_grace_seconds: float = 30.0,
+        timer_poll_seconds: float = 0.25,
+        presenters: Presenters | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.mailer = mailer
+        self.presence_grace_seconds = presence_grace_seconds
+        self.timer_poll_seconds = timer_poll_seconds
+        self.present = presenters or Presenters()
+        self.process_id = uuid.uuid4().hex[:12]
+        self._built = False
+        self._stopping = False
+        self._poller: asyncio.Task[None] | None = None
+        self._company_of_user: dict[int, int] = {}
+        self._company_of_queue: dict[int, int] = {}
+        self._local_connections: dict[str, tuple[int, int]] = {}
+        self._positions: dict[int, int] = {}
+        self._offered_once: set[int] = set()
+        self._dashboard_at: dict[int, float] = {}
+        self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        if isinstance(self.bus, RedisBus):
+            self.bus.on_reconnect = self.resync
+            await self.bus.start()
+        await self.rebuild()
+        self._poller = asyncio.create_task(self._poll_forever(), name="router-timers")
+        log.info("router.started process=%s store=%s", self.process_id, type(self.store).__name__)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [task for task in (self._poller, *self._dashboard_pending.values()) if task]
+        await stop_tasks(tasks)
+        if isinstance(self.bus, RedisBus):
+            await self.bus.stop()
+        await self.store.close()
+        log.info("router.stopped process=%s", self.process_id)
+
+    async def ready(self) -> bool:
+        return self._built and await self.store.ping()
+
+    async def rebuild(self) -> None:
+        """Rebuild every company's routing state from the database, the source of truth."""
+        async with self.db.session() as session:
+            company_ids = list(
+                (
+                    await session.execute(
+                        select(col(Company.id)).where(col(Company.deleted_at).is_(None))
+                    )
+                ).scalars()
+            )
+            ongoing = list(
+                (
+                    await session.execute(
+                        select(col(Query.id), col(Query.company_id)).where(
+                            col(Query.status) == "ongoing"
+                        )
+                    )
+                ).tuples()
+            )
+        for key, (owner_id, company_user_id) in self._local_connections.items():
+            await self.store.connection_opened(owner_id, company_user_id, key)
+        for company_id in company_ids:
+            assert company_id is not None
+            await self._expire_overdue(company_id)
+            await self.recompute(company_id, cause="rebuild")
+        for query_id, owner_id in ongoing:
+            await self.store.schedule(f"remind:{owner_id}:{query_id}", self.clock.now())
+        await self.store.mark_built()
+        self._built = True
+        log.info("router.rebuilt companies=%d ongoing=%d", len(company_ids), len(ongoing))
+
+    async def resync(self) -> None:
+        """After Redis came back: rebuild if it lost its state, else refresh every company."""
+        log.info("router.resync process=%s", self.process_id)
+        await self.rebuild()
+
+    # The recomputation
+
+    async def recompute(
+        self,
+        company_id: int,
+        *,
+        cause: str,
+        hints: dict[int, str] | None = None,
+        answered_by: int | None = None,
+    ) -> None:
+        """Bring the company's offers in line with the database and tell what changed."""
+        async with self.store.locked(company_id):
+            for _ in range(3):
+                outcome = await self._recompute_once(company_id, hints or {}, answered_by)
+                if outcome is not None:
+                    snapshot, change = outcome
+                    await self._tell(snapshot, change, cause)
+                    break
+            else:
+                log.warning("router.recompute_conflict company=%s cause=%s", company_id, cause)
+                return
+        await self._after(snapshot)
+
+    async def _recompute_once(
+        self, company_id: int, hints: dict[int, str], answered_by: int | None
+    ) -> tuple[rules.Snapshot, Change] | None:
+        async with self.db.session() as session:
+            snapshot = await snapshots.load(session, company_id)
+        now = self.clock.now()
+        before = await self.store.load(company_id)
+        decision = rules.desired_offers(snapshot, now)
+        since = {
+            user: before.offered_since.get(user, now)
+            if before.offers.get(user) and user != answered_by
+            else now
+            for user in decision.offers
+        }
+        ready = {agent.id for agent in snapshot.agents.values() if rules.is_ready(agent)}
+        after = CompanyState(decision.offers, since, before.version)
+        if not await self.store.commit(company_id, after, snapshot, ready):
+            return None
+        change = await self._diff(snapshot, before.offers, decision.offers, hints)
+        await self._schedule_company(snapshot, decision, before, since)
+        return snapshot, change
+
+    async def _diff(
+        self, snapshot: rules.Snapshot, old: Offers, new: Offers, hints: dict[int, str]
+    ) -> Change:
+        change = Change()
+        for user, offers in new.items():
+            for query_id, (queue_id, level) in offers.items():
+                previous = old.get(user, {}).get(query_id)
+                if previous is None or previous != (queue_id, level):
+                    change.offered.append((user, query_id, queue_id, level))
+        waiting = {query.id: query.queue_id for query in snapshot.waiting}
+        gone: list[tuple[int, int, int]] = []
+        for user, offers in old.items():
+            for query_id, (queue_id, _) in offers.items():
+                current = new.get(user, {}).get(query_id)
+                if current is not None and current[0] == queue_id:
+                    continue
+                gone.append((user, query_id, queue_id))
+        statuses = await self._statuses(
+            [query_id for _, query_id, _ in gone if query_id not in waiting]
+        )
+        for user, query_id, queue_id in gone:
+            reason = self._reason(snapshot, user, query_id, queue_id, waiting, statuses, hints)
+            change.withdrawn.append((user, query_id, reason))
+        return change
+
+    @staticmethod
+    def _reason(
+        snapshot: rules.Snapshot,
+        user: int,
+        query_id: int,
+        queue_id: int,
+        waiting: dict[int, int],
+        statuses: dict[int, str],
+        hints: dict[int, str],
+    ) -> str:
+        if query_id in hints:
+            return hints[query_id]
+        if query_id not in waiting:
+            return GONE_REASONS.get(statuses.get(query_id, ""), "cancelled")
+        if waiting[query_id] != queue_id:
+            return "transferred"
+        agent = snapshot.agents.get(user)
+        queue = snapshot.queues.get(queue_id)
+        if agent is None or queue is None or not rules.is_ready(agent):
+            return "not_ready"
+        if rules.level_for(agent, queue) is None:
+            return "not_ready"
+        return "reordered"
+
+    async def _statuses(self, query_ids: list[int]) -> dict[int, str]:
+        if not query_ids:
+            return {}
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(col(Query.id), col(Query.status)).where(col(Query.id).in_(query_ids))
+            )
+            return {query_id: status for query_id, status in rows.tuples() if query_id}
+
+    async def _schedule_company(
+        self,
+        snapshot: rules.Snapshot,
+        decision: rules.Decision,
+        before: CompanyState,
+        since: dict[int, datetime],
+    ) -> None:
+        company_id = snapshot.company_id
+        due = [moment for moment in (decision.next_unlock, rules.next_expiry(snapshot)) if moment]
+        if due:
+            await self.store.schedule(f"company:{company_id}", min(due))
+        else:
+            await self.store.cancel(f"company:{company_id}")
+        idle = timedelta(minutes=snapshot.idle_minutes)
+        for user in set(before.offers) | set(decision.offers):
+            name = f"idle:{company_id}:{user}"
+            if user in decision.offers and snapshot.idle_minutes:
+                await self.store.schedule(name, since[user] + idle)
+            else:
+                await self.store.cancel(name)
+
+    # Telling
+
+    async def _tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
+        company_id = snapshot.company_id
+        for user, query_id, reason in change.withdrawn:
+            metrics.WITHDRAWALS.labels(reason=reason).inc()
+            log.info(
+                "router.withdrawn company=%s query=%s company_user=%s reason=%s cause=%s",
+                company_id,
+                query_id,
+                user,
+                reason,
+                cause,
+            )
+            await self.bus.publish(
+                Event(
+                    "query.withdrawn",
+                    company_id,
+                    {"query_id": query_id, "reason": reason},
+                    company_user_ids=(user,),
+                    query_id=query_id,
+                )
+            )
+        if change.offered:
+            await self._tell_offers(snapshot, change.offered, cause)
+
+    async def _tell_offers(
+        self, snapshot: rules.Snapshot, offered: list[tuple[int, int, int, int]], cause: str
+    ) -> None:
+        company_id = snapshot.company_id
+        queries, queues = await self._rows({query for _, query, _, _ in offered})
+        now = self.clock.now()
+        for user, query_id, queue_id, level in offered:
+            query, queue = queries.get(query_id), queues.get(queue_id)
+            if query is None or queue is None:
+                continue
+            metrics.OFFERS.inc()
+            if query_id not in self._offered_once:
+                self._remember_offered(query_id)
+                latency = (now - query.created_at).total_seconds()
+                metrics.OFFER_LATENCY.observe(max(0.0, latency))
+            log.info(
+                "router.offered company=%s query=%s queue=%s company_user=%s level=%s cause=%s",
+                company_id,
+                query_id,
+                queue_id,
+                user,
+                level,
+                cause,
+            )
+            payload = {
+                "query": self.present.query(query),
+                "queue": self.present.queue(queue),
+                "level": level,
+            }
+            await self.bus.publish(
+                Event("query.offered", company_id, payload, (user,), query_id=query_id)
+            )
+
+    def _remember_offered(self, query_id: int) -> None:
+        if len(self._offered_once) > 100_000:
+            self._offered_once.clear()
+        self._offered_once.add(query_id)
+
+    async def _rows(self, query_ids: set[int]) -> tuple[dict[int, Query], dict[int, Queue]]:
+        async with self.db.session() as session:
+            queries = {
+                query.id: query
+                for query in (
+                    await session.execute(select(Query).where(col(Query.id).in_(query_ids)))
+                ).scalars()
+                if query.id is not None
+            }
+            queue_ids = {query.queue_id for query in queries.values()}
+            queues = {
+                queue.id: queue
+                for queue in (
+                    await session.execute(select(Queue).where(col(Queue.id).in_(queue_ids)))
+                ).scalars()
+                if queue.id is not None
+            }
+        return queries, queues
+
+    async def _after(self, snapshot: rules.Snapshot) -> None:
+        """Customer places in line, and the dashboard figures (throttled)."""
+        await self._tell_positions(snapshot)
+        self._dashboard_soon(snapshot.company_id)
+
+    async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
+        ready = [agent for agent in snapshot.agents.values() if rules.is_ready(agent)]
+        for query in snapshot.waiting:
+            place = rules.positions(snapshot)[query.id]
+            if self._positions.get(query.id) == place:
+                continue
+            self._positions[query.id] = place
+            queue = snapshot.queues.get(query.queue_id)
+            helpers = sum(1 for agent in ready if queue and rules.level_for(agent, queue))
+            # TODO: estimate from the queue's recent answer times instead of a fixed pace.
+            estimate = int(place * 120 / max(1, helpers))
+            await self.bus.publish(
+                Event(
+                    "position",
+                    snapshot.company_id,
+                    {"position": place, "estimated_wait_seconds": estimate},
+                    query_id=query.id,
+                    customer=True,
+                )
+            )
+
+    def _dashboard_soon(self, company_id: int) -> None:
+        if company_id in self._dashboard_pending:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._dashboard_at.get(company_id, 0.0) + DASHBOARD_EVERY_SECONDS - loop.time()
+        task = asyncio.create_task(self._dashboard_later(company_id, max(0.0, wait)))
+        self._dashboard_pending[company_id] = task
+
+    async def _dashboard_later(self, company_id: int, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+            self._dashboard_at[company_id] = asyncio.get_running_loop().time()
+            figures = await self.figures(company_id)
+            await self.bus.publish(
+                Event("queues.figures", company_id, {"queues": figures}, dashboard=True)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("router.dashboard_failed company=%s", company_id)
+        finally:
+            self._dashboard_pending.pop(company_id, None)
+
+    async def figures(self, company_id: int) -> list[dict[str, Any]]:
+        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts."""
+        now = self.clock.now()
+        hour_ago = now - timedelta(hours=1)
+        async with self.db.session() as session:
+            snapshot = await snapshots.load(session, company_id)
+            answered = dict(
+                (
+                    await session.execute(
+                        select(col(QueryQueue.queue_id), func.count())
+                        .join(Query, col(Query.id) == col(QueryQueue.query_id))
+                        .where(
+                            col(Query.company_id) == company_id,
+                            col(QueryQueue.answered_at) >= hour_ago,
+                        )
+                        .group_by(col(QueryQueue.queue_id))
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            expired = dict(
+                (
+                    await session.execute(
+                        select(col(Query.queue_id), func.count())
+                        .where(
+                            col(Query.company_id) == company_id,
+                            col(Query.status) == "expired",
+                            col(Query.ended_at) >= hour_ago,
+                        )
+                        .group_by(col(Query.queue_id))
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        return [
+            _queue_figures(
+                snapshot, queue, now, answered.get(queue.id, 0), expired.get(queue.id, 0)
+            )
+            for queue in sorted(snapshot.queues.values(), key=lambda queue: queue.id)
+        ]
+
+    # Timers
+
+    async def _poll_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        while not self._stopping:
+            try:
+                if loop.time() - checked >= SENTINEL_CHECK_SECONDS:
+                    checked = loop.time()
+                    if not await self.store.is_built():
+                        log.warning("router.state_lost process=%s; rebuilding", self.process_id)
+                        await self.rebuild()
+                await self.run_due_timers()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("router.poll_failed process=%s", self.process_id)
+            await asyncio.sleep(self.timer_poll_seconds)
+
+    async def run_due_timers(self) -> int:
+        """Fire every timer due by the router's clock; answers how many fired."""
+        names = await self.store.pop_due(self.clock.now())
+        for name in names:
+            kind = name.split(":", 1)[0]
+            metrics.TIMERS_FIRED.labels(kind=kind).inc()
+            try:
+                await self._fire(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("router.timer_failed timer=%s", name)
+        return len(names)
+
+    async def _fire(self, name: str) -> None:
+        kind, *ids = name.split(":")
+        numbers = [int(part) for part in ids]
+        if kind == "company":
+            await self._expire_overdue(numbers[0])
+            await self.recompute(numbers[0], cause="timer")
+        elif kind == "idle":
+            await self._idle(numbers[0], numbers[1])
+        elif kind == "presence":
+            await self._presence(numbers[0], numbers[1])
+        elif kind == "remind":
+            await self._remind(numbers[0], numbers[1])
+        else:
+            log.warning("router.unknown_timer timer=%s", name)
+
+    async def _expire_overdue(self, company_id: int) -> None:
+        async with self.db.session() as session:
+            snapshot = await snapshots.load(session, company_id)
+        now = self.clock.now()
+        queue_of = {query.id: query.queue_id for query in snapshot.waiting}
+        expired = {}
+        for query_id in rules.overdue(snapshot, now):
+            if await effects.expire(self.db, query_id, queue_of[query_id], now):
+                expired[query_id] = "expired"
+                log.info("router.expired company=%s query=%s", company_id, query_id)
+                await self.bus.publish(
+                    Event("expired", company_id, {}, query_id=query_id, customer=True)
+                )
+        if expired:
+            await self.recompute(company_id, cause="expiry", hints=expired)
+
+    async def _idle(self, company_id: int, company_user_id: int) -> None:
+        state = await self.store.load(company_id)
+        since = state.offered_since.get(company_user_id)
+        if not state.offers.get(company_user_id) or since is None:
+            return
+        async with self.db.session() as session:
+            company = await session.get(Company, company_id)
+        if company is None or not company.idle_timeout_in_minutes:
+            return
+        due = since + timedelta(minutes=company.idle_timeout_in_minutes)
+        if self.clock.now() < due:
+            await self.store.schedule(f"idle:{company_id}:{company_user_id}", due)
+            return
+        if await self._set_unavailable(company_id, company_user_id, "idle"):
+            email, name = await effects.email_of(self.db, company_user_id)
+            if email:
+                await self.mailer.send(
+                    email,
+                    "You were set unavailable",
+                    f"Hello {name},\n\nyou had queries offered to you for "
+                    f"{company.idle_timeout_in_minutes} minutes without answering any, so "
+                    "ConnectNow set you unavailable. Go available again when you are back.\n",
+                )
+
+    async def _presence(self, company_id: int, company_user_id: int) -> None:
+        if await self.store.connection_count(company_id, company_user_id) > 0:
+            return
+        await self._set_unavailable(company_id, company_user_id, "disconnected")
+
+    async def _set_unavailable(self, company_id: int, company_user_id: int, reason: str) -> bool:
+        if not await effects.set_unavailable(self.db, company_user_id, reason, self.clock.now()):
+            return False
+        log.info(
+            "router.set_unavailable company=%s company_user=%s reason=%s",
+            company_id,
+            company_user_id,
+            reason,
+        )
+        await self._tell_state(company_id, company_user_id, reason)
+        await self.recompute(company_id, cause=reason)
+        return True
+
+    async def _remind(self, company_id: int, query_id: int) -> None:
+        async with self.db.session() as session:
+            company = await session.get(Company, company_id)
+        interval = company.reminder_interval_in_minutes if company else 0
+        reminder, next_due = await effects.claim_reminder(
+            self.db, query_id, interval, self.clock.now()
+        )
+        if next_due is not None:
+            await self.store.schedule(f"remind:{company_id}:{query_id}", next_due)
+        if reminder is None or reminder.email is None:
+            return
+        log.info("router.reminded company=%s query=%s", company_id, query_id)
+        await self.mailer.send(
+            reminder.email,
+            f"Query {query_id} is still open",
+            f"Hello {reminder.name},\n\nthe query {query_id} you answered is not marked as done "
+            "yet. Mark it done when you have finished with it.\n",
+        )
+
+    # Looking things up
+
+    async def company_of_user(self, company_user_id: int) -> int | None:
+        if company_user_id not in self._company_of_user:
+            async with self.db.session() as session:
+                member = await session.get(CompanyUser, company_user_id)
+            if member is None:
+                return None
+            self._company_of_user[company_user_id] = member.company_id
+        return self._company_of_user[company_user_id]
+
+    async def _company_of_query(self, query_id: int) -> int | None:
+        async with self.db.session() as session:
+            query = await session.get(Query, query_id)
+        return None if query is None else query.company_id
+
+    async def _query(self, query_id: int) -> Query | None:
+        async with self.db.session() as session:
+            return await session.get(Query, query_id)
+
+    # RoutingHooks
+
+    async def company_changed(self, company_id: int) -> None:
+        await self._expire_overdue(company_id)
+        await self.recompute(company_id, cause="company_changed")
+        async with self.db.session() as session:
+            ongoing = (
+                await session.execute(
+                    select(col(Query.id)).where(
+                        col(Query.company_id) == company_id, col(Query.status) == "ongoing"
+                    )
+                )
+            ).scalars()
+            for query_id in list(ongoing):
+                await self.store.schedule(f"remind:{company_id}:{query_id}", self.clock.now())
+
+    async def company_deleted(self, company_id: int) -> None:
+        await self.recompute(company_id, cause="company_deleted")
+
+    async def company_user_changed(self, company_user_id: int) -> None:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return
+        async with self.db.session() as session:
+            member = await session.get(CompanyUser, company_user_id)
+        if member is not None:
+            await self.bus.publish(
+                Event(
+                    "limits.changed",
+                    company_id,
+                    {"company_user": self.present.company_user(member)},
+                    (company_user_id,),
+                )
+            )
+        await self.recompute(company_id, cause="company_user_changed")
+
+    async def state_changed(self, company_user_id: int) -> None:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return
+        await self._tell_state(company_id, company_user_id, None)
+        await self.recompute(company_id, cause="state_changed")
+
+    async def _tell_state(self, company_id: int, company_user_id: int, reason: str | None) -> None:
+        async with self.db.session() as session:
+            state = (
+                await session.execute(
+                    select(CompanyUserState).where(
+                        col(CompanyUserState.company_user_id) == company_user_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if reason is None:
+                reason = await session.scalar(
+                    select(col(CompanyUserStateChange.reason))
+                    .where(col(CompanyUserStateChange.company_user_id) == company_user_id)
+                    .order_by(col(CompanyUserStateChange.id).desc())
+                    .limit(1)
+                )
+        if state is None:
+            return
+        data: dict[str, Any] = {"state": self.present.state(state), "reason": reason or "manual"}
+        await self.bus.publish(Event("state.changed", company_id, data, (company_user_id,)))
+
+    async def queue_changed(self, queue_id: int) -> None:
+        async with self.db.session() as session:
+            queue = await session.get(Queue, queue_id)
+        if queue is not None:
+            await self.recompute(queue.company_id, cause="queue_changed")
+
+    async def query_opened(self, query_id: int) -> None:
+        company_id = await self._company_of_query(query_id)
+        if company_id is not None:
+            await self.recompute(company_id, cause="query_opened")
+
+    async def may_answer(self, query_id: int, company_user_id: int) -> str | None:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return "This query was not offered to you."
+        offers = await self.store.offers_of(company_id, company_user_id)
+        if query_id in offers:
+            return None
+        query = await self._query(query_id)
+        if query is not None and query.status != "waiting":
+            return "This query was already answered on all the queues it waited on."
+        return "This query was not offered to you."
+
+    async def query_answered(self, query_id: int, company_user_id: int) -> None:
+        query = await self._query(query_id)
+        if query is None:
+            return
+        company_id = query.company_id
+        metrics.ANSWERS.inc()
+        await self.recompute(
+            company_id,
+            cause="answered",
+            hints={query_id: "answered"},
+            answered_by=company_user_id,
+        )
+        await self.bus.publish(
+            Event(
+                "query.answered",
+                company_id,
+                {"query": self.present.query(query)},
+                (company_user_id,),
+                query_id=query_id,
+            )
+        )
+        _, first_name = await effects.email_of(self.db, company_user_id)
+        await self.bus.publish(
+            Event(
+                "answered",
+                company_id,
+                {"agent_name": first_name},
+                query_id=query_id,
+                customer=True,
+            )
+        )
+        self._positions.pop(query_id, None)
+        await self._schedule_reminder(company_id, query)
+
+    async def _schedule_reminder(self, company_id: int, query: Query) -> None:
+        async with self.db.session() as session:
+            company = await session.get(Company, company_id)
+        if company is None or not company.reminder_interval_in_minutes or query.id is None:
+            return
+        answered = query.answered_at or self.clock.now()
+        due = answered + timedelta(minutes=company.reminder_interval_in_minutes)
+        await self.store.schedule(f"remind:{company_id}:{query.id}", due)
+
+    async def query_done(self, query_id: int, company_user_id: int) -> None:
+        query = await self._query(query_id)
+        if query is None:
+            return
+        await self.store.cancel(f"remind:{query.company_id}:{query_id}")
+        await self.bus.publish(
+            Event(
+                "query.done",
+                query.company_id,
+                {"query": self.present.query(query)},
+                (company_user_id,),
+                query_id=query_id,
+            )
+        )
+        await self.bus.publish(
+            Event("done", query.company_id, {}, query_id=query_id, customer=True)
+        )
+        await self.recompute(query.company_id, cause="done")
+
+    async def query_transferred(self, query_id: int, from_company_user_id: int | None) -> None:
+        query = await self._query(query_id)
+        if query is None:
+            return
+        await self.store.cancel(f"remind:{query.company_id}:{query_id}")
+        if from_company_user_id is not None:
+            async with self.db.session() as session:
+                queue = await session.get(Queue, query.queue_id)
+            await self.bus.publish(
+                Event(
+                    "query.transferred",
+                    query.company_id,
+                    {
+                        "query": self.present.query(query),
+                        "queue": self.present.queue(queue) if queue else None,
+                    },
+                    (from_company_user_id,),
+                    query_id=query_id,
+                )
+            )
+        self._positions.pop(query_id, None)
+        await self.recompute(
+            query.company_id, cause="transferred", hints={query_id: "transferred"}
+        )
+
+    async def query_cancelled(self, query_id: int) -> None:
+        company_id = await self._company_of_query(query_id)
+        if company_id is not None:
+            self._positions.pop(query_id, None)
+            await self.recompute(company_id, cause="cancelled", hints={query_id: "cancelled"})
+
+    async def note_added(self, query_id: int, note_id: int) -> None:
+        async with self.db.session() as session:
+            query = await session.get(Query, query_id)
+            note = await session.get(QueryNote, note_id)
+        if query is None or note is None:
+            return
+        state = await self.store.load(query.company_id)
+        audience = {user for user, offers in state.offers.items() if query_id in offers}
+        if query.holder_company_user_id is not None:
+            audience.add(query.holder_company_user_id)
+        data = {"query_id": query_id, "note": _note_public(note)}
+        await self.bus.publish(
+            Event("note.added", query.company_id, data, tuple(sorted(audience)), query_id=query_id)
+        )
+
+    # Router
+
+    async def offers_of(self, company_user_id: int) -> list[dict[str, Any]]:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return []
+        offers = await self.store.offers_of(company_id, company_user_id)
+        if not offers:
+            return []
+        queries, queues = await self._rows(set(offers))
+        found = []
+        for query_id, (queue_id, level) in offers.items():
+            query, queue = queries.get(query_id), queues.get(queue_id)
+            if query is None or queue is None:
+                continue
+            found.append((query.created_at, query_id, query, queue, level))
+        found.sort(key=lambda row: (row[0], row[1]))
+        return [
+            {"query": self.present.query(query), "queue": self.present.queue(queue), "level": lvl}
+            for _, _, query, queue, lvl in found
+        ]
+
+    async def agent_connected(self, company_user_id: int, connection_id: str) -> None:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return
+        key = f"{self.process_id}:{connection_id}"
+        self._local_connections[key] = (company_id, company_user_id)
+        metrics.CONNECTED_AGENTS.inc()
+        await self.store.connection_opened(company_id, company_user_id, key)
+        await self.store.cancel(f"presence:{company_id}:{company_user_id}")
+
+    async def agent_disconnected(self, company_user_id: int, connection_id: str) -> None:
+        company_id = await self.company_of_user(company_user_id)
+        if company_id is None:
+            return
+        key = f"{self.process_id}:{connection_id}"
+        if self._local_connections.pop(key, None) is not None:
+            metrics.CONNECTED_AGENTS.dec()
+        left = await self.store.connection_closed(company_id, company_user_id, key)
+        if left == 0:
+            due = self.clock.now() + timedelta(seconds=self.presence_grace_seconds)
+            await self.store.schedule(f"presence:{company_id}:{company_user_id}", due)
+
+
+def _queue_figures(
+    snapshot: rules.Snapshot, queue: rules.QueueInfo, now: datetime, answered: int, expired: int
+) -> dict[str, Any]:
+    waiting = [query for query in snapshot.waiting if query.queue_id == queue.id]
+    eligible = [
+        agent for agent in snapshot.agents.values() if rules.level_for(agent, queue) is not None
+    ]
+    longest = max(((now - query.entered_at).total_seconds() for query in waiting), default=0.0)
+    return {
+        "queue_id": queue.id,
+        "waiting": len(waiting),
+        "longest_wait_seconds": int(longest),
+        "ready": sum(1 for agent in eligible if rules.is_ready(agent)),
+        "busy": sum(1 for agent in eligible if agent.ongoing > 0),
+        "answered_last_hour": answered,
+        "expired_last_hour": expired,
+    }
+
+
+def _note_public(note: QueryNote) -> dict[str, Any]:
+    from models.base import format_timestamp
+
+    return {
+        "id": note.id,
+        "query_id": note.query_id,
+        "company_user_id": note.company_user_id,
+        "body": note.body,
+        "created_at": format_timestamp(note.created_at),
+        "updated_at": format_timestamp(note.updated_at),
+    }

@@ -1,0 +1,144 @@
+"""Reads one company's routing inputs from the database, the source of truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.companies import Company
+from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
+from models.queries import Query, QueryQueue
+from models.queues import Queue, QueueSkill
+from router.rules import AgentInfo, QueueInfo, Snapshot, WaitingQuery
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def load(session: AsyncSession, company_id: int) -> Snapshot:
+    """The company as routing sees it; a deleted company has no agents, queues or queries."""
+    company = await session.get(Company, company_id)
+    if company is None or company.deleted_at is not None:
+        return Snapshot(company_id, {}, {}, ())
+    queues = await _queues(session, company_id)
+    agents = await _agents(session, company_id)
+    waiting = await _waiting(session, company_id, queues)
+    return Snapshot(
+        company_id,
+        queues,
+        agents,
+        waiting,
+        expiry_minutes=company.query_expiry_time_in_minutes,
+        idle_minutes=company.idle_timeout_in_minutes,
+    )
+
+
+async def _queues(session: AsyncSession, company_id: int) -> dict[int, QueueInfo]:
+    rows = (
+        await session.execute(
+            select(Queue).where(
+                col(Queue.company_id) == company_id, col(Queue.deleted_at).is_(None)
+            )
+        )
+    ).scalars()
+    queues = {queue.id: queue for queue in rows if queue.id is not None}
+    skills: dict[int, set[int]] = {queue_id: set() for queue_id in queues}
+    links = await session.execute(
+        select(col(QueueSkill.queue_id), col(QueueSkill.skill_id)).where(
+            col(QueueSkill.queue_id).in_(list(queues))
+        )
+    )
+    for queue_id, skill_id in links:
+        skills[queue_id].add(skill_id)
+    return {
+        queue_id: QueueInfo(
+            id=queue_id,
+            priority_delay=queue.priority_delay,
+            owner_id=queue.company_user_id,
+            skill_ids=frozenset(skills[queue_id]),
+            is_active=queue.is_active,
+        )
+        for queue_id, queue in queues.items()
+    }
+
+
+async def _agents(session: AsyncSession, company_id: int) -> dict[int, AgentInfo]:
+    members = {
+        member.id: member
+        for member in (
+            await session.execute(
+                select(CompanyUser).where(
+                    col(CompanyUser.company_id) == company_id,
+                    col(CompanyUser.removed_at).is_(None),
+                )
+            )
+        ).scalars()
+        if member.id is not None
+    }
+    ids = list(members)
+    skills: dict[int, dict[int, int]] = {member_id: {} for member_id in ids}
+    for member_id, skill_id, level in await session.execute(
+        select(
+            col(CompanyUserSkill.company_user_id),
+            col(CompanyUserSkill.skill_id),
+            col(CompanyUserSkill.level),
+        ).where(col(CompanyUserSkill.company_user_id).in_(ids))
+    ):
+        skills[member_id][skill_id] = level
+    available = {
+        member_id
+        for member_id, is_available in await session.execute(
+            select(
+                col(CompanyUserState.company_user_id), col(CompanyUserState.is_available)
+            ).where(col(CompanyUserState.company_user_id).in_(ids))
+        )
+        if is_available
+    }
+    return {
+        member_id: AgentInfo(
+            id=member_id,
+            accepted=member.user_id is not None and member.accepted_at is not None,
+            is_active=member.is_active,
+            is_available=member_id in available,
+            ongoing=member.ongoing_count,
+            max_ongoing=member.max_ongoing_queries_handled,
+            can_pick=member.ability_to_pick_from_queue,
+            skills=skills[member_id],
+        )
+        for member_id, member in members.items()
+    }
+
+
+async def _waiting(
+    session: AsyncSession, company_id: int, queues: dict[int, QueueInfo]
+) -> tuple[WaitingQuery, ...]:
+    rows = (
+        await session.execute(
+            select(
+                col(Query.id),
+                col(Query.queue_id),
+                col(Query.created_at),
+                col(QueryQueue.entered_at),
+            )
+            .outerjoin(
+                QueryQueue,
+                (col(QueryQueue.query_id) == col(Query.id))
+                & (col(QueryQueue.queue_id) == col(Query.queue_id))
+                & col(QueryQueue.left_at).is_(None),
+            )
+            .where(col(Query.company_id) == company_id, col(Query.status) == "waiting")
+        )
+    ).tuples()
+    found: dict[int, WaitingQuery] = {}
+    for query_id, queue_id, created_at, entered_at in rows:
+        if query_id is None or queue_id not in queues:
+            continue
+        entered = _aware(entered_at or created_at)
+        earlier = found.get(query_id)
+        if earlier is None or entered > earlier.entered_at:
+            found[query_id] = WaitingQuery(query_id, queue_id, _aware(created_at), entered)
+    return tuple(found.values())

@@ -1,0 +1,1 @@
+"""The two routing stores: memory (the embedded default) and Redis (many processes)."""

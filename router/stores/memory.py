@@ -1,0 +1,100 @@
+"""The embedded default: routing state in this process's memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+
+from router.rules import Snapshot
+from router.store import CompanyState, Store
+
+
+class MemoryStore(Store):
+    """Every step runs without awaiting in between, so each is atomic within the process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._states: dict[int, CompanyState] = {}
+        self._waiting: dict[int, dict[int, tuple[int, datetime]]] = {}
+        self._ready: dict[int, set[int]] = {}
+        self._timers: dict[str, datetime] = {}
+        self._connections: dict[tuple[int, int], set[str]] = {}
+        self._built = False
+
+    @asynccontextmanager
+    async def _locked(self, company_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(company_id, asyncio.Lock())
+        async with lock:
+            yield
+
+    def locked(self, company_id: int) -> AbstractAsyncContextManager[None]:
+        return self._locked(company_id)
+
+    async def load(self, company_id: int) -> CompanyState:
+        state = self._states.get(company_id, CompanyState())
+        return CompanyState(
+            {user: dict(offers) for user, offers in state.offers.items()},
+            dict(state.offered_since),
+            state.version,
+        )
+
+    async def commit(
+        self, company_id: int, state: CompanyState, snapshot: Snapshot, ready: set[int]
+    ) -> bool:
+        current = self._states.get(company_id, CompanyState())
+        if current.version != state.version:
+            return False
+        self._states[company_id] = CompanyState(
+            {user: dict(offers) for user, offers in state.offers.items() if offers},
+            dict(state.offered_since),
+            state.version + 1,
+        )
+        self._waiting[company_id] = {
+            query.id: (query.queue_id, query.created_at) for query in snapshot.waiting
+        }
+        self._ready[company_id] = set(ready)
+        return True
+
+    async def offers_of(self, company_id: int, company_user_id: int) -> dict[int, tuple[int, int]]:
+        state = self._states.get(company_id)
+        if state is None:
+            return {}
+        return dict(state.offers.get(company_user_id, {}))
+
+    async def schedule(self, name: str, due: datetime) -> None:
+        self._timers[name] = due
+
+    async def cancel(self, name: str) -> None:
+        self._timers.pop(name, None)
+
+    async def pop_due(self, now: datetime, limit: int = 100) -> list[str]:
+        due = sorted((when, name) for name, when in self._timers.items() if when <= now)
+        claimed = [name for _, name in due[:limit]]
+        for name in claimed:
+            del self._timers[name]
+        return claimed
+
+    async def connection_opened(self, company_id: int, company_user_id: int, key: str) -> None:
+        self._connections.setdefault((company_id, company_user_id), set()).add(key)
+
+    async def connection_closed(self, company_id: int, company_user_id: int, key: str) -> int:
+        keys = self._connections.get((company_id, company_user_id), set())
+        keys.discard(key)
+        return len(keys)
+
+    async def connection_count(self, company_id: int, company_user_id: int) -> int:
+        return len(self._connections.get((company_id, company_user_id), set()))
+
+    async def is_built(self) -> bool:
+        return self._built
+
+    async def mark_built(self) -> None:
+        self._built = True
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,301 @@
+"""The atomic database steps of a query's life: open, answer, done, transfer, cancel.
+
+Each step is one transaction of SQLAlchemy Core statements. The decisive checks are
+conditional updates (`... WHERE status = 'waiting'`, `... WHERE ongoing_count < max`), so
+whatever the number of processes, a query has at most one holder and no company user holds
+more than its limit. A step the rules refuse raises `Refused` and changes nothing. Nothing
+here knows HTTP: the REST layer, the router and the benchmarks all call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
+from models.db import Database
+from models.queries import Query, QueryCompanyUser, QueryQueue
+from models.queues import Queue, QueueSkill
+
+ALREADY_ANSWERED = "This query has already been answered on all the queues it waited on."
+NO_FREE_SLOT = "You have no free slot: finish an ongoing query before answering another."
+NOT_WAITING = {
+    "ongoing": ALREADY_ANSWERED,
+    "done": ALREADY_ANSWERED,
+    "expired": "This query expired before anyone answered it.",
+    "cancelled": "This query was cancelled.",
+}
+
+_queries = Query.__table__  # type: ignore[attr-defined]
+_query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
+_query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
+_company_users = CompanyUser.__table__  # type: ignore[attr-defined]
+
+
+class Refused(Exception):
+    """A step the rules refuse; the message is a sentence fit for the client."""
+
+
+@dataclass(frozen=True)
+class NewQuery:
+    """What a customer gives when opening a query, already validated."""
+
+    company_id: int
+    queue_id: int
+    source: str
+    is_link: bool
+    email: str
+    name: str
+    surname: str | None
+    customer_token_hash: str
+
+
+async def open_query(db: Database, new: NewQuery, *, now: datetime) -> int:
+    """Store a waiting query and its first stay on its queue; returns the query id."""
+    async with db.connect() as conn:
+        inserted = await conn.execute(
+            insert(_queries)
+            .values(
+                company_id=new.company_id,
+                queue_id=new.queue_id,
+                source=new.source,
+                is_link=new.is_link,
+                email=new.email,
+                name=new.name,
+                surname=new.surname,
+                status="waiting",
+                customer_token_hash=new.customer_token_hash,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(_queries.c.id)
+        )
+        query_id = int(inserted.scalar_one())
+        await conn.execute(
+            insert(_query_queues).values(query_id=query_id, queue_id=new.queue_id, entered_at=now)
+        )
+    return query_id
+
+
+async def answer_refusal(db: Database, query_id: int, company_user_id: int) -> str | None:
+    """Why the company user may not answer the query now, or None if it may try.
+
+    A read without locks: it gives the precise reason for the usual refusals, while
+    `answer` decides the races atomically.
+    """
+    async with db.engine.connect() as conn:
+        query = (
+            await conn.execute(
+                select(col(Query.status), col(Query.queue_id), col(Query.company_id)).where(
+                    col(Query.id) == query_id
+                )
+            )
+        ).first()
+        if query is None:
+            return "This query does not exist."
+        if query.status != "waiting":
+            return NOT_WAITING.get(query.status, ALREADY_ANSWERED)
+        member = (
+            await conn.execute(
+                select(_company_users, col(CompanyUserState.is_available))
+                .outerjoin(
+                    CompanyUserState,
+                    col(CompanyUserState.company_user_id) == col(CompanyUser.id),
+                )
+                .where(col(CompanyUser.id) == company_user_id)
+            )
+        ).first()
+        if member is None or member.company_id != query.company_id:
+            return "You are not a company user of this query's company."
+        reason = _member_refusal(member)
+        if reason is None:
+            reason = await _skill_refusal(conn, query.queue_id, company_user_id)
+        return reason
+
+
+def _member_refusal(member: Any) -> str | None:
+    if member.removed_at is not None or member.user_id is None or member.accepted_at is None:
+        return "Your membership of this company is not accepted."
+    if not member.is_active:
+        return "Your company user is not active."
+    if not member.is_available:
+        return "You are not available: set yourself available before answering."
+    if member.ongoing_count >= member.max_ongoing_queries_handled:
+        return NO_FREE_SLOT
+    return None
+
+
+async def _skill_refusal(conn: AsyncConnection, queue_id: int, company_user_id: int) -> str | None:
+    owner = (
+        await conn.execute(select(col(Queue.company_user_id)).where(col(Queue.id) == queue_id))
+    ).scalar_one_or_none()
+    if owner is not None:
+        if owner != company_user_id:
+            return "This query waits on another company user's personal queue."
+        return None
+    held = select(col(CompanyUserSkill.skill_id)).where(
+        col(CompanyUserSkill.company_user_id) == company_user_id
+    )
+    missing = (
+        await conn.execute(
+            select(func.count())
+            .select_from(QueueSkill)
+            .where(col(QueueSkill.queue_id) == queue_id, col(QueueSkill.skill_id).not_in(held))
+        )
+    ).scalar_one()
+    if missing:
+        return "You do not hold every skill this query's queue requires."
+    return None
+
+
+async def answer(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> None:
+    """Make the company user the holder of a waiting query, if it has a free slot.
+
+    Both conditional updates must hit one row, in this order (query, then company user,
+    the order every step here locks them in), or the transaction rolls back.
+    """
+    async with db.connect() as conn:
+        taken = await conn.execute(
+            update(_queries)
+            .where(_queries.c.id == query_id, _queries.c.status == "waiting")
+            .values(
+                status="ongoing",
+                holder_company_user_id=company_user_id,
+                answered_at=now,
+                updated_at=now,
+            )
+        )
+        if taken.rowcount != 1:
+            raise Refused(ALREADY_ANSWERED)
+        claimed = await conn.execute(
+            update(_company_users)
+            .where(
+                _company_users.c.id == company_user_id,
+                _company_users.c.ongoing_count < _company_users.c.max_ongoing_queries_handled,
+            )
+            .values(ongoing_count=_company_users.c.ongoing_count + 1)
+        )
+        if claimed.rowcount != 1:
+            raise Refused(NO_FREE_SLOT)
+        await conn.execute(
+            update(_query_queues)
+            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
+            .values(answered_at=now, answered_by=company_user_id, left_at=now)
+        )
+        await conn.execute(
+            insert(_query_company_users).values(
+                query_id=query_id, company_user_id=company_user_id, answered_at=now
+            )
+        )
+
+
+async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> None:
+    """Finish an ongoing query its holder marks done, and free the holder's slot."""
+    async with db.connect() as conn:
+        finished = await conn.execute(
+            update(_queries)
+            .where(
+                _queries.c.id == query_id,
+                _queries.c.status == "ongoing",
+                _queries.c.holder_company_user_id == company_user_id,
+            )
+            .values(status="done", done_at=now, ended_at=now, updated_at=now)
+        )
+        if finished.rowcount != 1:
+            raise Refused(
+                "Only the company user that last answered this ongoing query may do that."
+            )
+        await _free_slot(conn, query_id, company_user_id, now, done=True)
+
+
+async def _free_slot(
+    conn: AsyncConnection, query_id: int, company_user_id: int, now: datetime, *, done: bool
+) -> None:
+    count = _company_users.c.ongoing_count
+    await conn.execute(
+        update(_company_users)
+        .where(_company_users.c.id == company_user_id)
+        .values(ongoing_count=case((count > 0, count - 1), else_=0))
+    )
+    values: dict[str, Any] = {"released_at": now}
+    if done:
+        values["done_at"] = now
+    await conn.execute(
+        update(_query_company_users)
+        .where(
+            _query_company_users.c.query_id == query_id,
+            _query_company_users.c.company_user_id == company_user_id,
+            _query_company_users.c.released_at.is_(None),
+        )
+        .values(**values)
+    )
+
+
+async def transfer(
+    db: Database,
+    query_id: int,
+    target_queue_id: int,
+    *,
+    status: str,
+    holder: int | None,
+    now: datetime,
+) -> None:
+    """Move a query seen as `status` held by `holder` to wait on another queue.
+
+    The update only applies if the query is still as the caller saw it, so a transfer never
+    races an answer or a done into an inconsistent state. `created_at` stays: the query keeps
+    its place in line.
+    """
+    async with db.connect() as conn:
+        moved = await conn.execute(
+            update(_queries)
+            .where(
+                _queries.c.id == query_id,
+                _queries.c.status == status,
+                _queries.c.holder_company_user_id.is_(None)
+                if holder is None
+                else _queries.c.holder_company_user_id == holder,
+            )
+            .values(
+                status="waiting",
+                holder_company_user_id=None,
+                queue_id=target_queue_id,
+                updated_at=now,
+            )
+        )
+        if moved.rowcount != 1:
+            raise Refused("This query changed meanwhile; read it again before transferring it.")
+        if holder is not None:
+            await _free_slot(conn, query_id, holder, now, done=False)
+        await conn.execute(
+            update(_query_queues)
+            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
+            .values(left_at=now)
+        )
+        await conn.execute(
+            insert(_query_queues).values(
+                query_id=query_id, queue_id=target_queue_id, entered_at=now
+            )
+        )
+
+
+async def cancel(db: Database, query_id: int, *, now: datetime) -> None:
+    """The customer withdraws a query that still waits."""
+    async with db.connect() as conn:
+        cancelled = await conn.execute(
+            update(_queries)
+            .where(_queries.c.id == query_id, _queries.c.status == "waiting")
+            .values(status="cancelled", ended_at=now, updated_at=now)
+        )
+        if cancelled.rowcount != 1:
+            raise Refused("Only a waiting query can be cancelled.")
+        await conn.execute(
+            update(_query_queues)
+            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
+            .values(left_at=now)
+        )

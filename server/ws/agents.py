@@ -1,0 +1,193 @@
+"""The agent channel: one company user's console, live; its owner may change availability."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+from starlette.websockets import WebSocket
+
+from models.company_users import CompanyUser, CompanyUserState
+from models.queries import Query
+from router.base import Router
+from router.events import Event
+from server.errors import ApiError
+from server.resources import company_users, queries
+from server.services import Services
+from server.ws import channel, states
+from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
+from server.ws.hub import hub_of
+
+log = logging.getLogger("connectnow.ws")
+
+WATCHER_ROLES = ("staffing_manager", "manager")
+
+
+async def agent_channel(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    company_user_id: int = websocket.path_params["company_user_id"]
+    await websocket.accept()
+    connection = Connection(websocket, "agent", services.settings.ws_ping_seconds)
+    frame = await channel.auth_frame(connection, services.settings.ws_auth_timeout_seconds)
+    if frame is None:
+        return
+    user = await channel.user_of(services, frame)
+    if user is None:
+        await channel.refuse(
+            connection, CLOSE_UNAUTHENTICATED, "The token is missing, invalid, expired or revoked."
+        )
+        return
+    member = await _member(services, company_user_id)
+    is_owner = member is not None and member.user_id == user.id
+    if member is None or not (is_owner or await _may_watch(services, user, member)):
+        await channel.refuse(
+            connection,
+            CLOSE_FORBIDDEN,
+            "Only the company user itself, or a staffing manager or manager of its company, "
+            "may follow this console.",
+        )
+        return
+    connection.labels = f"company_user={company_user_id} user={user.id} owner={is_owner}"
+    await _follow(services, connection, member, is_owner)
+
+
+async def _member(services: Services, company_user_id: int) -> CompanyUser | None:
+    """The company user if it is accepted and not removed; others have no console."""
+    async with services.db.session() as session:
+        member = await session.get(CompanyUser, company_user_id)
+    if member is None or member.removed_at is not None or member.accepted_at is None:
+        return None
+    return member
+
+
+async def _may_watch(services: Services, user: Any, member: CompanyUser) -> bool:
+    return await channel.role_in(services, user, member.company_id) in WATCHER_ROLES
+
+
+async def _follow(
+    services: Services, connection: Connection, member: CompanyUser, is_owner: bool
+) -> None:
+    assert member.id is not None
+    hub = hub_of(services)
+    last_state: list[tuple[Any, Any]] = []
+
+    def on_event(event: Event) -> None:
+        if event.type == "state.changed":
+            key = states.key_of(event.data)
+            if last_state and last_state[-1] == key:
+                return  # the same state told twice (by the router and by this channel)
+            last_state[:] = [key]
+        connection.push(event.type, event.data)
+
+    async def on_frame(frame: dict[str, Any]) -> None:
+        if frame["type"] != "state.set":
+            channel.unknown(connection, frame, "ping and state.set")
+        elif not is_owner:
+            connection.push(
+                "error",
+                {"message": "This console is read-only: only its company user sets its state."},
+            )
+        else:
+            await _set_state(services, connection, member, frame)
+
+    connection.on_event = on_event
+    hub.add(hub.agents, member.id, connection)
+    router = services.hooks if isinstance(services.hooks, Router) else None
+    try:
+        if is_owner and router is not None:
+            await _tell_presence(router.agent_connected, member.id, connection)
+        hello = await _hello(services, member, router, is_owner)
+        last_state[:] = [states.key_of(hello["state"])]
+        connection.begin(hello)
+        log.info("ws.opened channel=agent connection=%s %s", connection.id, connection.labels)
+        await channel.serve(connection, on_frame)
+    finally:
+        hub.remove(hub.agents, member.id, connection)
+        if is_owner and router is not None:
+            await _tell_presence(router.agent_disconnected, member.id, connection)
+        log.info("ws.closed channel=agent connection=%s %s", connection.id, connection.labels)
+
+
+async def _tell_presence(
+    tell: Callable[[int, str], Awaitable[None]], company_user_id: int, connection: Connection
+) -> None:
+    """Presence is the router's; a failing store must not break the console itself."""
+    try:
+        await tell(company_user_id, connection.id)
+    except Exception:
+        log.exception(
+            "ws.presence_failed company_user=%s connection=%s", company_user_id, connection.id
+        )
+
+
+async def _hello(
+    services: Services, member: CompanyUser, router: Router | None, is_owner: bool
+) -> dict[str, Any]:
+    """Everything a console shows, so that a reconnect misses nothing."""
+    assert member.id is not None
+    async with services.db.session() as session:
+        fresh = await session.get(CompanyUser, member.id)
+        state = await session.scalar(
+            select(CompanyUserState).where(col(CompanyUserState.company_user_id) == member.id)
+        )
+        ongoing = (
+            await session.execute(
+                select(Query)
+                .where(
+                    col(Query.holder_company_user_id) == member.id,
+                    col(Query.status) == "ongoing",
+                )
+                .order_by(col(Query.answered_at), col(Query.id))
+            )
+        ).scalars()
+        ongoing_queries = [queries.public(query) for query in ongoing]
+    offers = await router.offers_of(member.id) if router is not None else []
+    return {
+        "company_user": company_users.public(fresh or member),
+        "state": states.public(member.id, state),
+        "offers": offers,
+        "ongoing": ongoing_queries,
+        "read_only": not is_owner,
+    }
+
+
+async def _set_state(
+    services: Services, connection: Connection, member: CompanyUser, frame: dict[str, Any]
+) -> None:
+    assert member.id is not None
+    problem, is_available, status_text = states.read_set_frame(frame)
+    if problem is not None:
+        connection.push("error", {"message": problem})
+        return
+    try:
+        state, changed = await states.set_availability(
+            services, member, is_available=is_available, status_text=status_text
+        )
+    except ApiError as exc:
+        connection.push("error", {"message": exc.message})
+        return
+    log.info(
+        "ws.state_set company_user=%s is_available=%s changed=%s connection=%s",
+        member.id,
+        is_available,
+        changed,
+        connection.id,
+    )
+    if changed and isinstance(services.hooks, Router):
+        return  # the router tells every console of the company user, this one included
+    data = {"state": state, "reason": "manual"}
+    if not changed:
+        connection.push("state.changed", data)  # nothing changed: tell only the asker
+        return
+    await hub_of(services).bus.publish(
+        Event(
+            type="state.changed",
+            company_id=member.company_id,
+            data=data,
+            company_user_ids=(member.id,),
+            dashboard=True,
+        )
+    )

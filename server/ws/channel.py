@@ -1,0 +1,156 @@
+"""What every channel shares: the auth frame, the client frames loop, and the shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from models.companies import Company
+from models.company_users import CompanyUser
+from models.users import User
+from server.auth import resolve_token
+from server.services import Services
+from server.ws.connection import CLOSE_UNAUTHENTICATED, Connection
+
+log = logging.getLogger("connectnow.ws")
+
+FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def parse(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A client frame as a JSON object with a string `type`, or None if it is not one."""
+    text = message.get("text")
+    if text is None:
+        raw = message.get("bytes")
+        if raw is None:
+            return None
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return None
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return None
+    return frame
+
+
+async def refuse(connection: Connection, code: int, message: str) -> None:
+    """Tell the client why in an `error` frame, then close with `code`."""
+    await connection.send_now("error", {"message": message, "code": code})
+    connection.close_soon(code, message[:120])
+    await connection.finish()
+
+
+async def auth_frame(connection: Connection, seconds: float) -> dict[str, Any] | None:
+    """The client's first frame if it is an auth frame; otherwise refuse and return None."""
+    try:
+        message = await asyncio.wait_for(connection.websocket.receive(), seconds)
+    except TimeoutError:
+        await refuse(
+            connection,
+            CLOSE_UNAUTHENTICATED,
+            f"Send {{'type': 'auth', ...}} as the first frame within {seconds:g} seconds.",
+        )
+        return None
+    if message["type"] == "websocket.disconnect":
+        connection.closed = True
+        return None
+    frame = parse(message)
+    if frame is None or frame["type"] != "auth":
+        await refuse(
+            connection,
+            CLOSE_UNAUTHENTICATED,
+            "The first frame must be a JSON object {'type': 'auth', ...}.",
+        )
+        return None
+    connection.heard()
+    return frame
+
+
+async def user_of(services: Services, frame: dict[str, Any]) -> User | None:
+    """The signed-in user whose token the auth frame carries, if the token is valid."""
+    token = frame.get("token")
+    if not isinstance(token, str) or not token:
+        return None
+    resolved = await resolve_token(services.db, token)
+    return None if resolved is None else resolved[1]
+
+
+async def role_in(services: Services, user: User, company_id: int) -> str | None:
+    """The user's role in a live company; administrators stand as managers."""
+    async with services.db.session() as session:
+        company = await session.get(Company, company_id)
+        if company is None or company.deleted_at is not None:
+            return None
+        if user.is_admin:
+            return "manager"
+        role = await session.scalar(
+            select(col(CompanyUser.role)).where(
+                col(CompanyUser.company_id) == company_id,
+                col(CompanyUser.user_id) == user.id,
+                col(CompanyUser.accepted_at).is_not(None),
+                col(CompanyUser.removed_at).is_(None),
+            )
+        )
+    return role
+
+
+async def serve(
+    connection: Connection, on_frame: FrameHandler, *beside: Coroutine[Any, Any, None]
+) -> None:
+    """Run the sender, the pinger and the reader until one ends or the connection closes."""
+    tasks = [
+        *(asyncio.ensure_future(work) for work in beside),
+        asyncio.ensure_future(connection.run_sender()),
+        asyncio.ensure_future(connection.run_pinger()),
+        asyncio.ensure_future(_read(connection, on_frame)),
+        asyncio.ensure_future(connection.closed_event.wait()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await connection.finish()
+
+
+async def _read(connection: Connection, on_frame: FrameHandler) -> None:
+    while True:
+        try:
+            message = await connection.websocket.receive()
+        except Exception:
+            return  # the socket is gone: closed under us, or the client vanished
+        if message["type"] == "websocket.disconnect":
+            return
+        connection.heard()
+        frame = parse(message)
+        if frame is None:
+            connection.push("error", {"message": "Frames must be JSON objects with a 'type'."})
+            continue
+        kind = frame["type"]
+        if kind == "ping":
+            connection.push("pong")
+        elif kind == "pong":
+            continue
+        elif kind == "auth":
+            connection.push("error", {"message": "This connection is already authenticated."})
+        else:
+            await on_frame(frame)
+
+
+def unknown(connection: Connection, frame: dict[str, Any], accepted: str) -> None:
+    """The `error` frame for a frame type the channel does not take."""
+    connection.push(
+        "error",
+        {"message": f"Unknown frame type {frame['type']!r}; this channel accepts {accepted}."},
+    )

@@ -1,0 +1,166 @@
+"""The dashboard channel: live per-queue figures of one company for its managers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+from starlette.websockets import WebSocket
+
+from models.base import format_timestamp
+from models.queries import Query, QueryQueue
+from models.queues import Queue
+from router import rules, snapshot
+from router.events import Event
+from server.services import Services
+from server.ws import channel
+from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
+from server.ws.hub import hub_of
+from server.ws.views import View
+
+log = logging.getLogger("connectnow.ws")
+
+VIEWER_ROLES = ("staffing_manager", "manager")
+HOUR = timedelta(hours=1)
+
+
+async def dashboard_channel(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    company_id: int = websocket.path_params["company_id"]
+    await websocket.accept()
+    connection = Connection(websocket, "dashboard", services.settings.ws_ping_seconds)
+    frame = await channel.auth_frame(connection, services.settings.ws_auth_timeout_seconds)
+    if frame is None:
+        return
+    user = await channel.user_of(services, frame)
+    if user is None:
+        await channel.refuse(
+            connection, CLOSE_UNAUTHENTICATED, "The token is missing, invalid, expired or revoked."
+        )
+        return
+    if await channel.role_in(services, user, company_id) not in VIEWER_ROLES:
+        await channel.refuse(
+            connection,
+            CLOSE_FORBIDDEN,
+            "Only a staffing manager or manager of this company may watch its dashboard.",
+        )
+        return
+    connection.labels = f"company={company_id} user={user.id}"
+    await _follow(services, connection, company_id)
+
+
+async def _follow(services: Services, connection: Connection, company_id: int) -> None:
+    hub = hub_of(services)
+    shown: list[list[dict[str, Any]]] = []
+
+    async def read() -> list[tuple[str, dict[str, Any]]]:
+        queues = await figures(services, company_id)
+        if shown and _same(shown[-1], queues):
+            return []
+        shown.append(queues)
+        return [("figures", {"company_id": company_id, "queues": queues})]
+
+    async def on_frame(frame: dict[str, Any]) -> None:
+        channel.unknown(connection, frame, "ping")
+
+    view = View(connection, read)
+
+    def on_event(event: Event) -> None:
+        view.stale()
+
+    connection.on_event = on_event
+    hub.add(hub.dashboards, company_id, connection)
+    try:
+        queues = await figures(services, company_id)
+        shown.append(queues)
+        connection.begin({"company_id": company_id, "queues": queues})
+        log.info("ws.opened channel=dashboard connection=%s %s", connection.id, connection.labels)
+        await channel.serve(connection, on_frame, view.run())
+    finally:
+        hub.remove(hub.dashboards, company_id, connection)
+        log.info("ws.closed channel=dashboard connection=%s %s", connection.id, connection.labels)
+
+
+def _same(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """Equal but for the running wait, which clients count up from `oldest_waiting_since`."""
+
+    def steady(queues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in q.items() if k != "longest_wait_seconds"} for q in queues]
+
+    return steady(before) == steady(after)
+
+
+async def figures(services: Services, company_id: int) -> list[dict[str, Any]]:
+    """Per live queue: waiting, longest wait, ready and busy company users, last hour's ends."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        seen = await snapshot.load(session, company_id)
+        names = await _names(session, company_id)
+        answered = await _answered_since(session, company_id, now - HOUR)
+        expired = await _expired_since(session, company_id, now - HOUR)
+    found = []
+    for queue_id in sorted(seen.queues):
+        queue = seen.queues[queue_id]
+        waiting = [query for query in seen.waiting if query.queue_id == queue_id]
+        oldest = min((query.entered_at for query in waiting), default=None)
+        eligible = [
+            agent for agent in seen.agents.values() if rules.level_for(agent, queue) is not None
+        ]
+        found.append(
+            {
+                "queue_id": queue_id,
+                "name": names.get(queue_id, ""),
+                "is_active": queue.is_active,
+                "company_user_id": queue.owner_id,
+                "waiting": len(waiting),
+                "oldest_waiting_since": format_timestamp(oldest),
+                "longest_wait_seconds": _seconds(now, oldest),
+                "ready": sum(1 for agent in eligible if rules.is_ready(agent)),
+                "busy": sum(1 for agent in eligible if agent.ongoing > 0),
+                "answered_last_hour": answered.get(queue_id, 0),
+                "expired_last_hour": expired.get(queue_id, 0),
+            }
+        )
+    return found
+
+
+def _seconds(now: datetime, since: datetime | None) -> int:
+    return 0 if since is None else max(0, int((now - since).total_seconds()))
+
+
+async def _names(session: AsyncSession, company_id: int) -> dict[int, str]:
+    rows = await session.execute(
+        select(col(Queue.id), col(Queue.name)).where(col(Queue.company_id) == company_id)
+    )
+    return {queue_id: name for queue_id, name in rows.tuples() if queue_id is not None}
+
+
+async def _answered_since(
+    session: AsyncSession, company_id: int, since: datetime
+) -> dict[int, int]:
+    rows = await session.execute(
+        select(col(QueryQueue.queue_id), func.count())
+        .join(Query, col(Query.id) == col(QueryQueue.query_id))
+        .where(col(Query.company_id) == company_id, col(QueryQueue.answered_at) >= since)
+        .group_by(col(QueryQueue.queue_id))
+    )
+    return {queue_id: int(count) for queue_id, count in rows.tuples()}
+
+
+async def _expired_since(
+    session: AsyncSession, company_id: int, since: datetime
+) -> dict[int, int]:
+    rows = await session.execute(
+        select(col(Query.queue_id), func.count())
+        .where(
+            col(Query.company_id) == company_id,
+            col(Query.status) == "expired",
+            col(Query.ended_at) >= since,
+        )
+        .group_by(col(Query.queue_id))
+    )
+    return {queue_id: int(count) for queue_id, count in rows.tuples()}
