@@ -38,6 +38,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def unusable_password_hash() -> str:
+    """A stored password that no input ever matches: the mark of a locked queue.
+
+    It is not an argon2 hash, so verification fails at once; hashing a random secret nobody
+    will ever type would cost the same result a slow hash per company user.
+    """
+    return "!locked:" + secrets.token_hex(16)
+
+
 def new_secret() -> str:
     """A random URL-safe secret for tokens and single-use links."""
     return secrets.token_urlsafe(32)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from sqlalchemy import Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -35,8 +34,8 @@ if TYPE_CHECKING:
 
 
 async def personal_queue_password_hash() -> str:
-    """An argon2 hash of a random password nobody knows, computed off the event loop."""
-    return await anyio.to_thread.run_sync(auth.hash_password, auth.new_secret())
+    """The locked password every personal queue starts with: nobody knows one that fits."""
+    return auth.unusable_password_hash()
 
 
 async def add_company_user(
@@ -61,7 +60,7 @@ async def add_company_user(
         name=f"{label} (personal)"[:255],
         company_id=member.company_id,
         company_user_id=member.id,
-        password_hash=password_hash or auth.hash_password(auth.new_secret()),
+        password_hash=password_hash or auth.unusable_password_hash(),
         priority_delay=None,
         is_active=True,
     )

@@ -396,9 +396,12 @@ async def edit(ctx: Ctx) -> dict[str, Any]:
         changes["priority_delay"] = changes.pop("priority_delay_in_seconds")
     if "password" in changes:
         secret = changes.pop("password")
-        if secret is None and queue.company_user_id is not None:
-            secret = auth.new_secret()
-        changes["password_hash"] = await _hash(secret) if secret is not None else None
+        if secret is not None:
+            changes["password_hash"] = await _hash(secret)
+        elif queue.company_user_id is not None:
+            changes["password_hash"] = auth.unusable_password_hash()
+        else:
+            changes["password_hash"] = None
     skill_ids = changes.pop("skill_ids", None)
     async with ctx.services.db.write() as session:
         stored = await session.get(Queue, queue.id)
