@@ -183,6 +183,9 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object; size-capped, and empty bodies read as `{}`."""
     if request.method in {"GET", "HEAD", "DELETE"} and not request.headers.get("content-length"):
         return {}
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body must be at most {limit} bytes.")
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -197,6 +200,8 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         parsed = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError("The request body must be valid JSON (UTF-8).") from exc
+    except RecursionError as exc:
+        raise ApiError("The request body nests arrays or objects too deeply.") from exc
     if not isinstance(parsed, dict):
         raise ValidationFailed({"body": ["The body must be a JSON object."]})
     try:

@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         logging.basicConfig(
             level=chosen.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        # uvicorn's own access log prints raw query strings, tokens included; ours redacts.
+        logging.getLogger("uvicorn.access").disabled = True
         if chosen.auto_migrate:
             await anyio.to_thread.run_sync(migrate.upgrade, chosen.database_url)
         services = Services.build(chosen)

@@ -38,6 +38,9 @@ async def _grant(email: str, revoke: bool) -> int:
     return 0
 
 
+WS_MAX_BYTES = 1024 * 1024  # a client frame is small JSON; more is abuse
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -48,6 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         log_config=None,
+        access_log=False,
+        ws_max_size=WS_MAX_BYTES,
     )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -24,6 +25,13 @@ def _parse_bool(value: Any) -> bool:
         if key in _FALSE:
             return False
     raise ValueError('must be true or false (1, 0, "1", "0", "true" and "false" also work)')
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON `true` is not the id 1, whatever Python thinks of bools."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
 
 
 def _no_nul(value: str) -> str:
@@ -102,8 +110,10 @@ HttpUrl = Annotated[
 ImageUrl = Annotated[
     str, Field(max_length=2048), AfterValidator(_no_nul), AfterValidator(_image_url)
 ]
-Password = Annotated[str, Field(min_length=10, max_length=1024), AfterValidator(_no_nul)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Password = Annotated[
+    str, Field(min_length=10, max_length=1024), AfterValidator(_no_nul), AfterValidator(_not_blank)
+]
+Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=2**31 - 1)]
 AwareDatetime = Annotated[
     datetime,
     BeforeValidator(_aware_datetime),
@@ -115,6 +125,11 @@ _SLUG_DASH = re.compile(r"[\s_-]+")
 
 
 def slugify(text: str) -> str:
-    """`"My Company!"` becomes `my-company`; letters of any script are kept."""
-    cleaned = _SLUG_DROP.sub("", text.lower()).strip()
+    """`"My Company!"` becomes `my-company`; accents fold away, other scripts are kept.
+
+    Folding accents keeps look-alike slugs (`ácme` beside `acme`) from both existing.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    cleaned = _SLUG_DROP.sub("", unicodedata.normalize("NFKC", folded)).strip()
     return _SLUG_DASH.sub("-", cleaned).strip("-")

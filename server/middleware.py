@@ -27,9 +27,16 @@ def redact(query_string: str) -> str:
     return urlencode(shown, safe="[],:")
 
 
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
 def redact_path(path: str) -> str:
-    """Hide the secrets of emailed links (verification, invitation) that travel in paths."""
-    return _SECRET_IN_PATH.sub(r"\1[redacted]", path)
+    """Hide the secrets of emailed links, and escape control characters and spaces.
+
+    Paths arrive decoded: an encoded newline would otherwise forge a log line of its own.
+    """
+    escaped = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", path)
+    return _SECRET_IN_PATH.sub(r"\1[redacted]", escaped)
 
 
 class RequestContext:

@@ -12,6 +12,10 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) if parts else "body"
 
 
+def _count(number: Any, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _sentence(field: str, error: Any, model: type[BaseModel] | None) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -31,9 +35,9 @@ def _sentence(field: str, error: Any, model: type[BaseModel] | None) -> str:
     if kind in {"dict_type", "model_type", "model_attributes_type"}:
         return f"The {field} field must be an object."
     if kind == "string_too_short":
-        return f"The {field} field must be at least {ctx.get('min_length')} characters."
+        return f"The {field} field must be at least {_count(ctx.get('min_length'), 'character')}."
     if kind == "string_too_long":
-        return f"The {field} field must be at most {ctx.get('max_length')} characters."
+        return f"The {field} field must be at most {_count(ctx.get('max_length'), 'character')}."
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
         words = {
             "greater_than_equal": "at least",
