@@ -119,6 +119,11 @@ class Expansion:
 
 def parse_expansion(ctx: Ctx, resource: Resource) -> Expansion:
     """Read `with` and `withCount`; an unknown name is a 422 listing the allowed ones."""
+    for name in ("with", "withCount"):
+        if keyed(ctx.query, name):
+            raise ValidationFailed(
+                {name: [f"The {name} parameter takes a list: {name}[]=a, {name}=a,b."]}
+            )
     tree = _with_tree(multi(ctx.query, "with"))
     _check_tree(resource, tree, "with", "")
     counts = multi(ctx.query, "withCount")

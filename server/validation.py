@@ -65,5 +65,20 @@ def messages_from(exc: ValidationError, model: type[BaseModel] | None) -> dict[s
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
         field = _field_name(tuple(error["loc"]))
+        if field == "body" and model is not None:
+            field, error = _named_in_message(error, model)
         errors.setdefault(field, []).append(_sentence(field, error, model))
     return errors
+
+
+def _named_in_message(error: Any, model: type[BaseModel]) -> tuple[str, Any]:
+    """Rules across fields are raised by the whole model; key them by the field they name.
+
+    A model validator raising "source must be a URL ..." reports under `source`, not `body`.
+    """
+    msg = str(error.get("msg", ""))
+    text = msg.removeprefix("Value error, ")
+    first = text.split(" ", 1)[0]
+    if first in model.model_fields and " " in text:
+        return first, {**error, "msg": "Value error, " + text.split(" ", 1)[1]}
+    return "body", error

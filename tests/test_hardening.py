@@ -133,3 +133,35 @@ def test_no_log_line_of_a_real_server_shows_a_token(tmp_path: Path) -> None:
     assert "request method=GET path=/api/me" in output
     assert "SECRETTOKEN123" not in output
     assert "SECRETINV456" not in output
+
+
+async def test_keyed_with_is_a_422_not_silently_dropped(client: Client) -> None:
+    hans = await client.person("Hans")
+
+    answer = await client.get("/api/companies", hans, params={"with[x]": "queues"})
+
+    assert answer.status_code == 422
+    assert "with" in answer.json()["errors"]
+
+
+async def test_rule_across_fields_is_reported_under_the_field_it_names(client: Client) -> None:
+    hans = await client.person("Hans")
+    company = await client.company(hans)
+    queue = await client.post(
+        "/api/queues", hans, json={"name": "Support", "company_id": company["id"]}
+    )
+    assert queue.status_code == 201, queue.text
+
+    answer = await client.post(
+        "/api/queries",
+        json={
+            "source": "not-a-url",
+            "is_link": True,
+            "email": "ann@example.com",
+            "name": "Ann",
+            "queue_id": queue.json()["id"],
+        },
+    )
+
+    assert answer.status_code == 422
+    assert set(answer.json()["errors"]) == {"source"}
