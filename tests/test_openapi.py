@@ -77,6 +77,7 @@ def test_openapi_document_is_3_1_and_lists_the_seed_endpoints(live_url: str) -> 
     assert set(document["paths"]["/api/companies"]) >= {"get", "post"}
 
 
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_server_error_and_no_contradiction(live_url: str) -> None:
     token = _token(live_url)
     report = subprocess.run(
