@@ -78,3 +78,25 @@ async def test_unknown_with_name_lists_allowed(client: Client) -> None:
 
     assert bad.status_code == 422
     assert "companyUsers" in bad.json()["errors"]["with"][0]
+
+
+async def test_company_matches_the_seed_sample_shape(client: Client) -> None:
+    hans = await client.person("Hans")
+    company = await client.company(hans, name="Company Name", slug="company")
+
+    shown = await client.get(f"/api/companies/{company['id']}", hans)
+
+    assert shown.status_code == 200
+    body = shown.json()
+    seed = {"id", "name", "slug", "logo_url", "created_at", "updated_at"}
+    settings = {
+        "query_expiry_time_in_minutes",
+        "idle_timeout_in_minutes",
+        "reminder_interval_in_minutes",
+        "max_active_users",
+    }
+    assert set(body) == seed | settings
+    assert isinstance(body["id"], int)
+    assert body["slug"] == "company"
+    assert TIMESTAMP.match(body["created_at"]) and TIMESTAMP.match(body["updated_at"])
+    assert body["max_active_users"] is None
