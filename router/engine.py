@@ -1,10 +1,12 @@
 """The routing engine: hooks in, offers and events out, over either store.
 
 Every change ends in `recompute(company_id)`: under the company's lock it reads the company
-from the database, asks `rules.desired_offers` what everyone should hold, commits that to the
-store with a version check, and publishes the difference as `query.offered` and
-`query.withdrawn` events. Timers live in the store, so whichever process claims one first
-fires it, and every effect of a timer is a conditional update in the database.
+from the database (or, for a hook that names what it touched, rereads only that into the
+snapshot this process cached at the store's current version), asks `rules.desired_offers`
+what everyone should hold, commits that to the store with a version check, and publishes the
+difference as `query.offered` and `query.withdrawn` events. Timers live in the store, so
+whichever process claims one first fires it, and every effect of a timer is a conditional
+update in the database.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ log = logging.getLogger("connectnow.router")
 
 DASHBOARD_EVERY_SECONDS = 1.0
 SENTINEL_CHECK_SECONDS = 1.0
+FULL_RELOAD_SECONDS = 5.0
 GONE_REASONS = {
     "ongoing": "answered",
     "done": "answered",
@@ -47,6 +50,23 @@ GONE_REASONS = {
 
 class MailSender(Protocol):
     async def send(self, to: str, subject: str, text: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The queries and company users one change is about; the rest of the company stands."""
+
+    query_ids: frozenset[int] = frozenset()
+    company_user_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Cached:
+    """The snapshot behind the store's offers at `version`, and when it was last read whole."""
+
+    version: int
+    snapshot: rules.Snapshot
+    loaded_at: float
 
 
 @dataclass
@@ -89,6 +109,7 @@ class RoutingEngine(Router):
         self._offered_once: set[int] = set()
         self._dashboard_at: dict[int, float] = {}
         self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
+        self._snapshots: dict[int, Cached] = {}
 
     # Lifecycle
 
@@ -157,11 +178,16 @@ class RoutingEngine(Router):
         cause: str,
         hints: dict[int, str] | None = None,
         answered_by: int | None = None,
+        touched: Touched | None = None,
     ) -> None:
-        """Bring the company's offers in line with the database and tell what changed."""
+        """Bring the company's offers in line with the database and tell what changed.
+
+        With `touched`, only those queries and company users are read again when this process
+        cached the snapshot at the store's version; without it, the whole company is.
+        """
         async with self.store.locked(company_id):
             for _ in range(3):
-                outcome = await self._recompute_once(company_id, hints or {}, answered_by)
+                outcome = await self._recompute_once(company_id, hints or {}, answered_by, touched)
                 if outcome is not None:
                     snapshot, change = outcome
                     await self._tell(snapshot, change, cause)
@@ -172,12 +198,16 @@ class RoutingEngine(Router):
         await self._after(snapshot)
 
     async def _recompute_once(
-        self, company_id: int, hints: dict[int, str], answered_by: int | None
+        self,
+        company_id: int,
+        hints: dict[int, str],
+        answered_by: int | None,
+        touched: Touched | None,
     ) -> tuple[rules.Snapshot, Change] | None:
-        async with self.db.session() as session:
-            snapshot = await snapshots.load(session, company_id)
-        now = self.clock.now()
         before = await self.store.load(company_id)
+        cached = self._cached(company_id, before.version, touched)
+        snapshot = await self._read(company_id, cached, touched)
+        now = self.clock.now()
         decision = rules.desired_offers(snapshot, now)
         since = {
             user: before.offered_since.get(user, now)
@@ -187,11 +217,45 @@ class RoutingEngine(Router):
         }
         ready = {agent.id for agent in snapshot.agents.values() if rules.is_ready(agent)}
         after = CompanyState(decision.offers, since, before.version)
+        loaded_at = cached.loaded_at if cached else asyncio.get_running_loop().time()
+        unchanged = (
+            cached is not None
+            and snapshot == cached.snapshot
+            and decision.offers == before.offers
+            and since == before.offered_since
+        )
+        if unchanged:
+            # Nothing another process could miss: the version stays, so do caches.
+            return snapshot, Change()
+        self._snapshots.pop(company_id, None)
         if not await self.store.commit(company_id, after, snapshot, ready):
             return None
+        self._snapshots[company_id] = Cached(before.version + 1, snapshot, loaded_at)
         change = await self._diff(snapshot, before.offers, decision.offers, hints)
-        await self._schedule_company(snapshot, decision, before, since)
+        await self._schedule_company(snapshot, decision, before, since, every=cached is None)
         return snapshot, change
+
+    def _cached(self, company_id: int, version: int, touched: Touched | None) -> Cached | None:
+        """The cached snapshot when it may stand in for the database, else None."""
+        cached = self._snapshots.get(company_id)
+        if touched is None or cached is None or cached.version != version:
+            return None
+        if asyncio.get_running_loop().time() - cached.loaded_at > FULL_RELOAD_SECONDS:
+            return None  # bounds how long a change that no hook named can go unseen
+        return cached
+
+    async def _read(
+        self, company_id: int, cached: Cached | None, touched: Touched | None
+    ) -> rules.Snapshot:
+        async with self.db.session() as session:
+            if cached is None or touched is None:
+                return await snapshots.load(session, company_id)
+            return await snapshots.refresh(
+                session,
+                cached.snapshot,
+                query_ids=touched.query_ids,
+                company_user_ids=touched.company_user_ids,
+            )
 
     async def _diff(
         self, snapshot: rules.Snapshot, old: Offers, new: Offers, hints: dict[int, str]
@@ -257,7 +321,10 @@ class RoutingEngine(Router):
         decision: rules.Decision,
         before: CompanyState,
         since: dict[int, datetime],
+        *,
+        every: bool,
     ) -> None:
+        """Set the company's timer, and the idle timers of everyone (or of whoever changed)."""
         company_id = snapshot.company_id
         due = [moment for moment in (decision.next_unlock, rules.next_expiry(snapshot)) if moment]
         if due:
@@ -266,6 +333,9 @@ class RoutingEngine(Router):
             await self.store.cancel(f"company:{company_id}")
         idle = timedelta(minutes=snapshot.idle_minutes)
         for user in set(before.offers) | set(decision.offers):
+            same = (user in before.offers) == (user in decision.offers)
+            if not every and same and before.offered_since.get(user) == since.get(user):
+                continue
             name = f"idle:{company_id}:{user}"
             if user in decision.offers and snapshot.idle_minutes:
                 await self.store.schedule(name, since[user] + idle)
@@ -301,9 +371,11 @@ class RoutingEngine(Router):
     async def _tell_offers(
         self, snapshot: rules.Snapshot, offered: list[tuple[int, int, int, int]], cause: str
     ) -> None:
+        """One `query.offered` event per query and level, to everyone offered it so."""
         company_id = snapshot.company_id
         queries, queues = await self._rows({query for _, query, _, _ in offered})
         now = self.clock.now()
+        audiences: dict[tuple[int, int, int], list[int]] = {}
         for user, query_id, queue_id, level in offered:
             query, queue = queries.get(query_id), queues.get(queue_id)
             if query is None or queue is None:
@@ -322,13 +394,19 @@ class RoutingEngine(Router):
                 level,
                 cause,
             )
+            audiences.setdefault((query_id, queue_id, level), []).append(user)
+        # Oldest query first, as each company user's own offers are ordered.
+        for query_id, queue_id, level in sorted(
+            audiences, key=lambda key: (queries[key[0]].created_at, key[0], key[2])
+        ):
             payload = {
-                "query": self.present.query(query),
-                "queue": self.present.queue(queue),
+                "query": self.present.query(queries[query_id]),
+                "queue": self.present.queue(queues[queue_id]),
                 "level": level,
             }
+            users = tuple(audiences[query_id, queue_id, level])
             await self.bus.publish(
-                Event("query.offered", company_id, payload, (user,), query_id=query_id)
+                Event("query.offered", company_id, payload, users, query_id=query_id)
             )
 
     def _remember_offered(self, query_id: int) -> None:
@@ -362,13 +440,19 @@ class RoutingEngine(Router):
 
     async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
         ready = [agent for agent in snapshot.agents.values() if rules.is_ready(agent)]
+        places = rules.positions(snapshot)
+        helpers_of: dict[int, int] = {}
         for query in snapshot.waiting:
-            place = rules.positions(snapshot)[query.id]
+            place = places[query.id]
             if self._positions.get(query.id) == place:
                 continue
             self._positions[query.id] = place
-            queue = snapshot.queues.get(query.queue_id)
-            helpers = sum(1 for agent in ready if queue and rules.level_for(agent, queue))
+            if query.queue_id not in helpers_of:
+                queue = snapshot.queues.get(query.queue_id)
+                helpers_of[query.queue_id] = sum(
+                    1 for agent in ready if queue and rules.level_for(agent, queue)
+                )
+            helpers = helpers_of[query.queue_id]
             # TODO: estimate from the queue's recent answer times instead of a fixed pace.
             estimate = int(place * 120 / max(1, helpers))
             await self.bus.publish(
@@ -550,7 +634,7 @@ class RoutingEngine(Router):
             reason,
         )
         await self._tell_state(company_id, company_user_id, reason)
-        await self.recompute(company_id, cause=reason)
+        await self.recompute(company_id, cause=reason, touched=_users(company_user_id))
         return True
 
     async def _remind(self, company_id: int, query_id: int) -> None:
@@ -633,7 +717,7 @@ class RoutingEngine(Router):
         if company_id is None:
             return
         await self._tell_state(company_id, company_user_id, None)
-        await self.recompute(company_id, cause="state_changed")
+        await self.recompute(company_id, cause="state_changed", touched=_users(company_user_id))
 
     async def _tell_state(self, company_id: int, company_user_id: int, reason: str | None) -> None:
         async with self.db.session() as session:
@@ -665,7 +749,8 @@ class RoutingEngine(Router):
     async def query_opened(self, query_id: int) -> None:
         company_id = await self._company_of_query(query_id)
         if company_id is not None:
-            await self.recompute(company_id, cause="query_opened")
+            touched = Touched(query_ids=frozenset({query_id}))
+            await self.recompute(company_id, cause="query_opened", touched=touched)
 
     async def may_answer(self, query_id: int, company_user_id: int) -> str | None:
         company_id = await self.company_of_user(company_user_id)
@@ -690,6 +775,7 @@ class RoutingEngine(Router):
             cause="answered",
             hints={query_id: "answered"},
             answered_by=company_user_id,
+            touched=_query_and_users(query_id, company_user_id),
         )
         await self.bus.publish(
             Event(
@@ -739,7 +825,8 @@ class RoutingEngine(Router):
         await self.bus.publish(
             Event("done", query.company_id, {}, query_id=query_id, customer=True)
         )
-        await self.recompute(query.company_id, cause="done")
+        touched = _query_and_users(query_id, company_user_id, query.holder_company_user_id)
+        await self.recompute(query.company_id, cause="done", touched=touched)
 
     async def query_transferred(self, query_id: int, from_company_user_id: int | None) -> None:
         query = await self._query(query_id)
@@ -763,7 +850,10 @@ class RoutingEngine(Router):
             )
         self._positions.pop(query_id, None)
         await self.recompute(
-            query.company_id, cause="transferred", hints={query_id: "transferred"}
+            query.company_id,
+            cause="transferred",
+            hints={query_id: "transferred"},
+            touched=_query_and_users(query_id, from_company_user_id, query.holder_company_user_id),
         )
 
     async def query_cancelled(self, query_id: int) -> None:
@@ -830,6 +920,15 @@ class RoutingEngine(Router):
         if left == 0:
             due = self.clock.now() + timedelta(seconds=self.presence_grace_seconds)
             await self.store.schedule(f"presence:{company_id}:{company_user_id}", due)
+
+
+def _users(*company_user_ids: int) -> Touched:
+    return Touched(company_user_ids=frozenset(company_user_ids))
+
+
+def _query_and_users(query_id: int, *company_user_ids: int | None) -> Touched:
+    users = frozenset(user for user in company_user_ids if user is not None)
+    return Touched(frozenset({query_id}), users)
 
 
 def _queue_figures(

@@ -1,8 +1,15 @@
-"""Reads one company's routing inputs from the database, the source of truth."""
+"""Reads one company's routing inputs from the database, the source of truth.
+
+`load` reads the whole company; `refresh` rereads only the queries and company users one
+change touched and puts them into an earlier snapshot, for the hooks that name them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +44,31 @@ async def load(session: AsyncSession, company_id: int) -> Snapshot:
     )
 
 
+async def refresh(
+    session: AsyncSession,
+    snapshot: Snapshot,
+    *,
+    query_ids: Collection[int] = (),
+    company_user_ids: Collection[int] = (),
+) -> Snapshot:
+    """`snapshot` with the named queries and company users read again, the rest kept."""
+    company_id = snapshot.company_id
+    waiting = snapshot.waiting
+    if query_ids:
+        fresh = await _waiting(
+            session, company_id, snapshot.queues, col(Query.id).in_(list(query_ids))
+        )
+        kept = tuple(query for query in waiting if query.id not in query_ids)
+        waiting = kept + fresh
+    agents = snapshot.agents
+    if company_user_ids:
+        ids = list(company_user_ids)
+        reread = await _agents(session, company_id, col(CompanyUser.id).in_(ids))
+        agents = {key: agent for key, agent in agents.items() if key not in company_user_ids}
+        agents.update(reread)
+    return replace(snapshot, agents=agents, waiting=waiting)
+
+
 async def _queues(session: AsyncSession, company_id: int) -> dict[int, QueueInfo]:
     rows = (
         await session.execute(
@@ -66,7 +98,7 @@ async def _queues(session: AsyncSession, company_id: int) -> dict[int, QueueInfo
     }
 
 
-async def _agents(session: AsyncSession, company_id: int) -> dict[int, AgentInfo]:
+async def _agents(session: AsyncSession, company_id: int, *only: Any) -> dict[int, AgentInfo]:
     members = {
         member.id: member
         for member in (
@@ -74,6 +106,7 @@ async def _agents(session: AsyncSession, company_id: int) -> dict[int, AgentInfo
                 select(CompanyUser).where(
                     col(CompanyUser.company_id) == company_id,
                     col(CompanyUser.removed_at).is_(None),
+                    *only,
                 )
             )
         ).scalars()
@@ -114,7 +147,7 @@ async def _agents(session: AsyncSession, company_id: int) -> dict[int, AgentInfo
 
 
 async def _waiting(
-    session: AsyncSession, company_id: int, queues: dict[int, QueueInfo]
+    session: AsyncSession, company_id: int, queues: dict[int, QueueInfo], *only: Any
 ) -> tuple[WaitingQuery, ...]:
     rows = (
         await session.execute(
@@ -130,7 +163,7 @@ async def _waiting(
                 & (col(QueryQueue.queue_id) == col(Query.queue_id))
                 & col(QueryQueue.left_at).is_(None),
             )
-            .where(col(Query.company_id) == company_id, col(Query.status) == "waiting")
+            .where(col(Query.company_id) == company_id, col(Query.status) == "waiting", *only)
         )
     ).tuples()
     found: dict[int, WaitingQuery] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -53,6 +54,27 @@ def banner(demo: Demo, base_url: str, password: str) -> str:
         f"    (each signs in as first.last@{DOMAIN} with the same password)\n\n"
         "Press Ctrl+C to stop. Running it again reuses the demo company.\n"
     )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that a busy port fails at once and clearly."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise DemoError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise DemoError(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
+            "Is another server using that port? Choose another with --port."
+        ) from exc
+    return sock
 
 
 async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
@@ -103,8 +125,9 @@ async def run(options: DemoOptions) -> int:
         log_config=None,
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
     )
+    listening = _listen(options.host, options.port)
     server = uvicorn.Server(config)
-    serving = asyncio.get_running_loop().create_task(server.serve())
+    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[listening]))
     try:
         await _started(server, serving)
         invitations = Invitations(app.state.services)
@@ -120,4 +143,5 @@ async def run(options: DemoOptions) -> int:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+        listening.close()
     return 0

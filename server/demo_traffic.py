@@ -39,6 +39,10 @@ class Simulation:
     ws_base: str
     options: DemoOptions
     stats: Counter[str] = field(default_factory=Counter)
+    answered: set[int] = field(default_factory=set)
+    """Queries seen answered, by a simulated agent's 200 or by their customer's channel."""
+    done: set[int] = field(default_factory=set)
+    """Queries seen done; a set, since the agent and the customer both see each one."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def pause(self, seconds: float) -> None:
@@ -107,8 +111,8 @@ class Simulation:
             await asyncio.sleep(REPORT_SECONDS)
             s = self.stats
             print(
-                f"[demo] customers {s['customers']} · answered {s['answered']} · "
-                f"done {s['done']} · rated {s['rated']} · gave up {s['cancelled']} · "
+                f"[demo] customers {s['customers']} · answered {len(self.answered)} · "
+                f"done {len(self.done)} · rated {s['rated']} · gave up {s['cancelled']} · "
                 f"expired {s['expired']} · on a break {s['away']}",
                 flush=True,
             )
@@ -142,9 +146,12 @@ class CustomerVisit:
                 await asyncio.sleep(2)
                 continue
             if outcome == "done":
+                self.sim.answered.add(self.query_id)
+                self.sim.done.add(self.query_id)
                 await self.maybe_rate()
-            if outcome is not None:
+            elif outcome is not None:
                 self.sim.stats[outcome] += 1
+            if outcome is not None:
                 return
 
     async def listen(self) -> str | None:
@@ -153,6 +160,8 @@ class CustomerVisit:
             await socket.send(json.dumps({"type": "auth", "customer_token": self.token}))
             async for frame in frames(socket):
                 status = frame.get("status") if frame.get("type") == "hello" else frame["type"]
+                if status == "answered" or (status == "ongoing" and frame.get("agent_name")):
+                    self.sim.answered.add(self.query_id)
                 if status in {"done", "expired", "cancelled"}:
                     return str(status)
         return None
@@ -245,7 +254,7 @@ class SimulatedAgent:
                 "POST", f"/api/queries/{query_id}/answer", self.member.session
             )
             if response.status_code == 200:
-                self.sim.stats["answered"] += 1
+                self.sim.answered.add(query_id)
                 self.start_work(query_id)
         finally:
             self.considering.discard(query_id)
@@ -271,7 +280,7 @@ class SimulatedAgent:
                 "POST", f"/api/queries/{query_id}/mark-as-done", self.member.session
             )
             if response.status_code == 200:
-                self.sim.stats["done"] += 1
+                self.sim.done.add(query_id)
         finally:
             self.held.discard(query_id)
             self.consider()

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
@@ -257,9 +258,7 @@ async def transfer(
             .where(
                 _queries.c.id == query_id,
                 _queries.c.status == status,
-                _queries.c.holder_company_user_id.is_(None)
-                if holder is None
-                else _queries.c.holder_company_user_id == holder,
+                *_as_seen(holder, target_queue_id),
             )
             .values(
                 status="waiting",
@@ -282,6 +281,16 @@ async def transfer(
                 query_id=query_id, queue_id=target_queue_id, entered_at=now
             )
         )
+
+
+def _as_seen(holder: int | None, target_queue_id: int) -> list[ColumnElement[bool]]:
+    """Still held by `holder`; or, if it waits, on some queue other than the target."""
+    if holder is not None:
+        return [_queries.c.holder_company_user_id == holder]
+    return [
+        _queries.c.holder_company_user_id.is_(None),
+        _queries.c.queue_id != target_queue_id,
+    ]
 
 
 async def cancel(db: Database, query_id: int, *, now: datetime) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 
+from server.demo_company import DemoOptions
+from server.demo_traffic import CustomerVisit, SimulatedAgent, Simulation
 from tests.test_browser_support import ROOT, free_port
 
 DEADLINE_SECONDS = 120.0
@@ -134,3 +139,66 @@ def test_demo_runs_traffic_and_reuses_its_company_on_restart(tmp_path: Path) -> 
     finally:
         assert _stop(process) == 0
     assert "Traceback" not in re.sub(r"demo.job_interrupted.*", "", log.read_text())
+
+
+def test_demo_on_a_busy_port_exits_at_once_with_a_clear_message(tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _start(tmp_path / "demo.db", port, log)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+            raise AssertionError("the demo hung on a busy port") from None
+
+    assert code != 0
+    assert f"127.0.0.1:{port}" in log.read_text()
+    assert "--port" in log.read_text()
+
+
+class _Answers:
+    """An API whose every call succeeds, recording what was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def call(self, method: str, path: str, *args: Any, **kwargs: Any) -> httpx.Response:
+        self.calls.append((method, path))
+        return httpx.Response(200, json={})
+
+
+def test_demo_counts_a_query_done_once_though_agent_and_customer_both_see_it() -> None:
+    async def play() -> Simulation:
+        api = _Answers()
+        options = DemoOptions(speed=1_000_000.0)
+        sim = Simulation(api, None, "", options)  # type: ignore[arg-type]
+        member = SimpleNamespace(
+            company_user={"id": 1}, plan=SimpleNamespace(max_ongoing=2), session=None
+        )
+        agent = SimulatedAgent(sim, member)  # type: ignore[arg-type]
+        agent.offers.add(5)
+        await agent.answer(5)
+        await agent.work(5)
+        visit = CustomerVisit(sim, 5, "token")
+
+        async def done() -> str:
+            return "done"
+
+        async def no_rating() -> None:
+            return None
+
+        visit.listen = done  # type: ignore[method-assign]
+        visit.maybe_rate = no_rating  # type: ignore[method-assign]
+        await visit.follow()
+        for task in list(sim.tasks):
+            task.cancel()
+        await asyncio.gather(*sim.tasks, return_exceptions=True)
+        return sim
+
+    sim = asyncio.run(play())
+
+    assert (len(sim.answered), len(sim.done)) == (1, 1)

@@ -77,7 +77,7 @@ async def test_answer_needs_the_queue_skills_availability_and_the_offer(client: 
     away = await agent(client, place.company_id, name="Abe", skills={german: 1}, available=False)
     unoffered = await agent(client, place.company_id, name="Ned", skills={german: 2})
     skilled = await agent(client, place.company_id, name="Sky", skills={german: 1})
-    hooks.refuse[unoffered.id] = "it goes to more proficient agents first."
+    hooks.refuse[unoffered.id] = "This query was not offered to you."
     opened = await open_query(client, german_queue)
     path = f"/api/queries/{opened['id']}/answer"
 
@@ -91,7 +91,7 @@ async def test_answer_needs_the_queue_skills_availability_and_the_offer(client: 
     assert not_available.status_code == 403
     assert "available" in not_available.json()["message"]
     assert not_offered.status_code == 403
-    assert "not offered to you" in not_offered.json()["message"]
+    assert not_offered.json()["message"] == "This query was not offered to you."  # said once
     assert won.status_code == 200, won.text
 
 
@@ -229,6 +229,36 @@ async def test_transfer_target_must_be_a_live_queue_of_the_company(client: Clien
         moved = await client.post(path, place.manager, json={"queue_id": target})
         assert moved.status_code == 422, target
         assert "queue_id" in moved.json()["errors"]
+
+
+async def test_transfer_to_the_queue_it_waits_on_is_a_422(client: Client) -> None:
+    hooks = record_hooks(client)
+    place = await desk(client)
+    opened = await open_query(client, place.queue_id)
+    path = f"/api/queries/{opened['id']}"
+
+    again = await client.post(f"{path}/transfer", place.manager, json={"queue_id": place.queue_id})
+
+    assert again.status_code == 422
+    assert again.json()["errors"]["queue_id"] == ["The query already waits on this queue."]
+    assert hooks.named("query_transferred") == []
+    stays = (await client.get(f"{path}/queues", place.manager)).json()
+    assert len(stays) == 1 and stays[0]["left_at"] is None
+
+
+async def test_holder_may_transfer_back_to_the_queue_it_came_from(client: Client) -> None:
+    record_hooks(client)
+    place = await desk(client)
+    ana = await agent(client, place.company_id)
+    opened = await open_query(client, place.queue_id)
+    path = f"/api/queries/{opened['id']}"
+    assert (await client.post(f"{path}/answer", ana.person)).status_code == 200
+
+    back = await client.post(f"{path}/transfer", ana.person, json={"queue_id": place.queue_id})
+
+    assert back.status_code == 200, back.text
+    assert (back.json()["status"], back.json()["holder_company_user_id"]) == ("waiting", None)
+    assert (await member_row(client, ana.id)).ongoing_count == 0
 
 
 async def test_transfer_to_an_unavailable_persons_queue_is_forbidden(client: Client) -> None:

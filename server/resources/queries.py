@@ -382,7 +382,7 @@ async def answer(ctx: Ctx) -> dict[str, Any]:
     if reason is None:
         withheld = await ctx.services.hooks.may_answer(query.id, member_id)
         if withheld is not None:
-            reason = f"This query is not offered to you: {withheld}"
+            reason = withheld  # the router's own words say why
     if reason is None:
         try:
             now = ctx.services.clock.now()
@@ -475,6 +475,8 @@ async def transfer(ctx: Ctx) -> dict[str, Any]:
         )
     target = await _target_queue(ctx, query.company_id, body.queue_id)
     assert target.id is not None
+    if query.status == "waiting" and query.queue_id == target.id:
+        raise invalid("queue_id", "The query already waits on this queue.")
     holder = query.holder_company_user_id if query.status == "ongoing" else None
     try:
         await query_actions.transfer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.websockets import WebSocket
 
+from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState
 from models.queries import Query
 from router.base import Router
@@ -51,14 +53,19 @@ async def agent_channel(websocket: WebSocket) -> None:
         )
         return
     connection.labels = f"company_user={company_user_id} user={user.id} owner={is_owner}"
-    await _follow(services, connection, member, is_owner)
+    await _follow(services, connection, member, user, is_owner)
 
 
 async def _member(services: Services, company_user_id: int) -> CompanyUser | None:
-    """The company user if it is accepted and not removed; others have no console."""
+    """The company user if it is accepted, not removed, and its company lives; else None."""
+    if not channel.known_id(company_user_id):
+        return None
     async with services.db.session() as session:
         member = await session.get(CompanyUser, company_user_id)
-    if member is None or member.removed_at is not None or member.accepted_at is None:
+        if member is None or member.removed_at is not None or member.accepted_at is None:
+            return None
+        company = await session.get(Company, member.company_id)
+    if company is None or company.deleted_at is not None:
         return None
     return member
 
@@ -68,13 +75,22 @@ async def _may_watch(services: Services, user: Any, member: CompanyUser) -> bool
 
 
 async def _follow(
-    services: Services, connection: Connection, member: CompanyUser, is_owner: bool
+    services: Services, connection: Connection, member: CompanyUser, watcher: Any, is_owner: bool
 ) -> None:
     assert member.id is not None
     hub = hub_of(services)
     last_state: list[tuple[Any, Any]] = []
+    nudge = asyncio.Event()
+
+    async def still_allowed() -> bool:
+        fresh = await _member(services, member.id or 0)
+        if fresh is None:
+            return False
+        return is_owner or await _may_watch(services, watcher, fresh)
 
     def on_event(event: Event) -> None:
+        if event.type == "limits.changed":
+            nudge.set()  # the company user was changed, perhaps removed: look again
         if event.type == "state.changed":
             key = states.key_of(event.data)
             if last_state and last_state[-1] == key:
@@ -103,7 +119,11 @@ async def _follow(
         last_state[:] = [states.key_of(hello["state"])]
         connection.begin(hello)
         log.info("ws.opened channel=agent connection=%s %s", connection.id, connection.labels)
-        await channel.serve(connection, on_frame)
+        await channel.serve(
+            connection,
+            on_frame,
+            channel.watch(connection, still_allowed, nudge, services.settings.ws_ping_seconds),
+        )
     finally:
         hub.remove(hub.agents, member.id, connection)
         if is_owner and router is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -16,11 +17,24 @@ from models.company_users import CompanyUser
 from models.users import User
 from server.auth import resolve_token
 from server.services import Services
-from server.ws.connection import CLOSE_UNAUTHENTICATED, Connection
+from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
 
 log = logging.getLogger("connectnow.ws")
 
 FrameHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+MAX_FRAME_CHARS = 64 * 1024
+"""The longest client frame read; longer ones are refused unread."""
+
+MAX_ID = 2**63 - 1
+"""Ids past this fit no database column: such a path names nothing."""
+
+BAD_FRAME = "Frames must be JSON objects with a 'type', of at most 64 KiB."
+
+
+def known_id(value: int) -> bool:
+    """Whether an id from a path could name a row at all."""
+    return 0 < value <= MAX_ID
 
 
 def parse(message: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -28,15 +42,17 @@ def parse(message: Mapping[str, Any]) -> dict[str, Any] | None:
     text = message.get("text")
     if text is None:
         raw = message.get("bytes")
-        if raw is None:
+        if raw is None or len(raw) > MAX_FRAME_CHARS:
             return None
         try:
             text = raw.decode()
         except UnicodeDecodeError:
             return None
+    if not isinstance(text, str) or len(text) > MAX_FRAME_CHARS:
+        return None
     try:
         frame = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         return None
@@ -87,6 +103,8 @@ async def user_of(services: Services, frame: dict[str, Any]) -> User | None:
 
 async def role_in(services: Services, user: User, company_id: int) -> str | None:
     """The user's role in a live company; administrators stand as managers."""
+    if not known_id(company_id):
+        return None
     async with services.db.session() as session:
         company = await session.get(Company, company_id)
         if company is None or company.deleted_at is not None:
@@ -135,7 +153,7 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
         connection.heard()
         frame = parse(message)
         if frame is None:
-            connection.push("error", {"message": "Frames must be JSON objects with a 'type'."})
+            connection.push("error", {"message": BAD_FRAME})
             continue
         kind = frame["type"]
         if kind == "ping":
@@ -146,6 +164,25 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
             connection.push("error", {"message": "This connection is already authenticated."})
         else:
             await on_frame(frame)
+
+
+async def watch(
+    connection: Connection,
+    still_allowed: Callable[[], Awaitable[bool]],
+    nudge: asyncio.Event,
+    seconds: float,
+) -> None:
+    """Re-check access when nudged or every `seconds`; close with 4403 once it is gone."""
+    while not connection.closed:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(nudge.wait(), seconds)
+        nudge.clear()
+        if connection.closed:
+            return
+        if not await still_allowed():
+            log.info("ws.revoked channel=%s connection=%s", connection.channel, connection.id)
+            connection.close_soon(CLOSE_FORBIDDEN, "Access to this channel has ended.")
+            return
 
 
 def unknown(connection: Connection, frame: dict[str, Any], accepted: str) -> None:

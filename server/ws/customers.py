@@ -57,6 +57,8 @@ async def customer_channel(websocket: WebSocket) -> None:
 
 
 async def _query(services: Services, query_id: int) -> Query | None:
+    if not channel.known_id(query_id):
+        return None
     async with services.db.session() as session:
         return await session.get(Query, query_id)
 

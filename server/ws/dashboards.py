@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.websockets import WebSocket
 from models.base import format_timestamp
 from models.queries import Query, QueryQueue
 from models.queues import Queue
+from models.users import User
 from router import rules, snapshot
 from router.events import Event
 from server.services import Services
@@ -50,11 +52,15 @@ async def dashboard_channel(websocket: WebSocket) -> None:
         )
         return
     connection.labels = f"company={company_id} user={user.id}"
-    await _follow(services, connection, company_id)
+    await _follow(services, connection, company_id, user)
 
 
-async def _follow(services: Services, connection: Connection, company_id: int) -> None:
+async def _follow(services: Services, connection: Connection, company_id: int, user: User) -> None:
     hub = hub_of(services)
+
+    async def still_allowed() -> bool:
+        return await channel.role_in(services, user, company_id) in VIEWER_ROLES
+
     shown: list[list[dict[str, Any]]] = []
 
     async def read() -> list[tuple[str, dict[str, Any]]]:
@@ -79,7 +85,10 @@ async def _follow(services: Services, connection: Connection, company_id: int) -
         shown.append(queues)
         connection.begin({"company_id": company_id, "queues": queues})
         log.info("ws.opened channel=dashboard connection=%s %s", connection.id, connection.labels)
-        await channel.serve(connection, on_frame, view.run())
+        watch = channel.watch(
+            connection, still_allowed, asyncio.Event(), services.settings.ws_ping_seconds
+        )
+        await channel.serve(connection, on_frame, view.run(), watch)
     finally:
         hub.remove(hub.dashboards, company_id, connection)
         log.info("ws.closed channel=dashboard connection=%s %s", connection.id, connection.labels)

@@ -1,0 +1,114 @@
+"""Websocket faults: ids past any column, deep or huge frames, and access that ends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from server.settings import Settings
+from tests.helpers import Client
+from tests.test_ws_agents import closed_with, receive, signed_in, team, ws
+
+pytestmark = pytest.mark.anyio
+
+HUGE_ID = "99999999999999999999"
+DEEP = '{"a":' + "[" * 30000 + "]" * 30000 + "}"
+LONG = json.dumps({"type": "ping", "pad": "x" * (64 * 1024 + 1)})
+
+
+@pytest.mark.parametrize("path", ["company-users", "companies", "queries"])
+async def test_an_id_past_any_column_is_refused_like_an_unknown_one(
+    client: Client, path: str
+) -> None:
+    boss = await client.person("Boss")
+
+    async with ws(client, f"/ws/{path}/{HUGE_ID}") as session:
+        await session.send_json({"type": "auth", "token": boss.token, "customer_token": "x"})
+        error = await receive(session)
+        code = await closed_with(session)
+
+    assert error["type"] == "error"
+    assert code == 4403
+
+
+@pytest.mark.parametrize("text", [DEEP, LONG], ids=["deep", "long"])
+async def test_a_bad_first_frame_gets_an_error_then_4401(client: Client, text: str) -> None:
+    _, _, company_user = await team(client)
+
+    async with ws(client, f"/ws/company-users/{company_user['id']}") as session:
+        await session.send_text(text)
+        error = await receive(session)
+        code = await closed_with(session)
+
+    assert error["type"] == "error"
+    assert code == 4401
+
+
+@pytest.mark.parametrize("text", [DEEP, LONG], ids=["deep", "long"])
+async def test_a_bad_frame_after_auth_gets_an_error_and_the_socket_stays_open(
+    client: Client, text: str
+) -> None:
+    _, agent, company_user = await team(client)
+
+    async with ws(client, f"/ws/company-users/{company_user['id']}") as session:
+        await signed_in(session, agent)
+        await session.send_text(text)
+        error = await receive(session)
+        await session.send_json({"type": "ping"})
+        pong = await receive(session)
+
+    assert error["type"] == "error"
+    assert "64 KiB" in error["message"]
+    assert pong["type"] == "pong"
+
+
+async def test_deleting_the_company_closes_its_consoles_and_refuses_new_ones(
+    settings: Settings,
+) -> None:
+    async with Client.running(replace(settings, ws_ping_seconds=0.3)) as client:
+        boss, agent, company_user = await team(client)
+        path = f"/ws/company-users/{company_user['id']}"
+        async with ws(client, path) as session:
+            await signed_in(session, agent)
+            deleted = await client.delete(f"/api/companies/{company_user['company_id']}", boss)
+            assert deleted.status_code == 204
+            open_code = await closed_with(session)
+        async with ws(client, path) as session:
+            await session.send_json({"type": "auth", "token": agent.token})
+            error = await receive(session)
+            new_code = await closed_with(session)
+
+    assert open_code == 4403
+    assert error["type"] == "error"
+    assert new_code == 4403
+
+
+async def test_removed_company_user_is_closed_and_refused(client: Client) -> None:
+    boss, agent, company_user = await team(client)
+    path = f"/ws/company-users/{company_user['id']}"
+
+    async with ws(client, path) as session:
+        await signed_in(session, agent)
+        removed = await client.delete(f"/api/company-users/{company_user['id']}", boss)
+        assert removed.status_code == 204
+        open_code = await closed_with(session)
+    async with ws(client, path) as session:
+        await session.send_json({"type": "auth", "token": agent.token})
+        await receive(session)
+        new_code = await closed_with(session)
+
+    assert (open_code, new_code) == (4403, 4403)
+
+
+async def test_deleting_the_company_closes_its_dashboards(settings: Settings) -> None:
+    async with Client.running(replace(settings, ws_ping_seconds=0.3)) as client:
+        boss, _, company_user = await team(client)
+        async with ws(client, f"/ws/companies/{company_user['company_id']}") as session:
+            await signed_in(session, boss)
+            deleted = await client.delete(f"/api/companies/{company_user['company_id']}", boss)
+            assert deleted.status_code == 204
+            code = await closed_with(session)
+
+    assert code == 4403
