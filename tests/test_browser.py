@@ -22,7 +22,7 @@ from tests.test_browser_support import (
 # The live server, setup shortcuts and browser fixtures.
 pytest_plugins = ["tests.test_browser_support"]
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 PHONE = {"width": 375, "height": 740}
 SOON_MS = 10_000

@@ -80,6 +80,7 @@ def _demo_state(http: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timeout(600)
 def test_demo_runs_traffic_and_reuses_its_company_on_restart(tmp_path: Path) -> None:
     database, log, port = tmp_path / "demo.db", tmp_path / "demo.log", free_port()
     base = f"http://127.0.0.1:{port}"

@@ -192,7 +192,7 @@ async def test_level_unlock_timer_survives_sigkill_of_the_process_that_set_it(
     assert hello["offers"] == []
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 async def test_expiry_set_before_sigkill_fires_on_the_survivor(pair: Cluster) -> None:
     a, b = pair.servers
     boss = await a.client.person("Boss")
