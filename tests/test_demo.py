@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 
 from server.demo_company import DemoOptions
 from server.demo_traffic import CustomerVisit, SimulatedAgent, Simulation
