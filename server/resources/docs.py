@@ -44,4 +44,5 @@ def routes() -> list[BaseRoute]:
         Route("/dashboard", _page("dashboard.html")),
         Route("/q/{queue_id:int}", _page("customer.html")),
         Route("/invitations/{token}", _page("invitation.html")),
+        Route("/reset-password", _page("reset-password.html")),
     ]

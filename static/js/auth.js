@@ -16,7 +16,12 @@ export function signInForm(onSignedIn) {
       autocomplete: "current-password", required: true,
     }),
     el("div", { class: "notice", hidden: true, role: "alert" }),
-    el("div", { class: "actions" }, el("button", { type: "submit" }, "Sign in")),
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "submit" }, "Sign in"),
+      el("a", { href: "/reset-password" }, "Forgot your password?"),
+    ),
   );
   onSubmit(form, async (values) => onSignedIn(await signIn(values.email, values.password)));
   return form;
