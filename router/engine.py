@@ -6,7 +6,8 @@ snapshot this process cached at the store's current version), asks `rules.desire
 what everyone should hold, commits that to the store with a version check, and publishes the
 difference as `query.offered` and `query.withdrawn` events. Timers live in the store, so
 whichever process claims one first fires it, and every effect of a timer is a conditional
-update in the database.
+update in the database. Each process also heartbeats in the store, so that the websockets of
+one that died unannounced are swept by another, which starts the presence grace they hold off.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
 from models.db import Database
-from models.queries import Query, QueryNote, QueryQueue
+from models.queries import Query, QueryNote
 from models.queues import Queue
 from router import effects, metrics, rules
 from router import snapshot as snapshots
@@ -32,6 +33,7 @@ from router.base import Router
 from router.bus import MemoryBus, RedisBus, stop_tasks
 from router.clock import Clock
 from router.events import Event
+from router.figures import hourly_counts, queue_figures
 from router.present import Presenters
 from router.store import CompanyState, Offers, Store
 
@@ -39,6 +41,10 @@ log = logging.getLogger("connectnow.router")
 
 DASHBOARD_EVERY_SECONDS = 1.0
 SENTINEL_CHECK_SECONDS = 1.0
+HEARTBEAT_SECONDS = 2.0
+PROCESS_DEAD_SECONDS = 10.0
+"""A process silent this long is dead: its websockets are forgotten, its agents' grace runs."""
+SWEEP_SECONDS = 3.0
 FULL_RELOAD_SECONDS = 5.0
 GONE_REASONS = {
     "ongoing": "answered",
@@ -67,6 +73,41 @@ class Cached:
     version: int
     snapshot: rules.Snapshot
     loaded_at: float
+
+
+@dataclass
+class Batch:
+    """The changes of one company waiting for the same recomputation."""
+
+    done: asyncio.Future[None]
+    causes: list[str] = field(default_factory=list)
+    hints: dict[int, str] = field(default_factory=dict)
+    answered_by: frozenset[int] = frozenset()
+    touched: Touched | None = Touched()
+
+    @property
+    def cause(self) -> str:
+        return "+".join(dict.fromkeys(self.causes))
+
+    def join(
+        self,
+        cause: str,
+        hints: dict[int, str],
+        answered_by: int | None,
+        touched: Touched | None,
+    ) -> None:
+        """Add one change; a change that names nothing makes the whole company be read again."""
+        self.causes.append(cause)
+        self.hints.update(hints)
+        if answered_by is not None:
+            self.answered_by |= {answered_by}
+        if self.touched is None or touched is None:
+            self.touched = None
+        else:
+            self.touched = Touched(
+                self.touched.query_ids | touched.query_ids,
+                self.touched.company_user_ids | touched.company_user_ids,
+            )
 
 
 @dataclass
@@ -110,6 +151,9 @@ class RoutingEngine(Router):
         self._dashboard_at: dict[int, float] = {}
         self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
         self._snapshots: dict[int, Cached] = {}
+        self._batches: dict[int, Batch] = {}
+        self._batch_tasks: set[asyncio.Task[None]] = set()
+        self._recompute_locks: dict[int, asyncio.Lock] = {}
 
     # Lifecycle
 
@@ -117,13 +161,15 @@ class RoutingEngine(Router):
         if isinstance(self.bus, RedisBus):
             self.bus.on_reconnect = self.resync
             await self.bus.start()
+        await self.store.heartbeat(self.process_id)
         await self.rebuild()
         self._poller = asyncio.create_task(self._poll_forever(), name="router-timers")
         log.info("router.started process=%s store=%s", self.process_id, type(self.store).__name__)
 
     async def stop(self) -> None:
         self._stopping = True
-        tasks = [task for task in (self._poller, *self._dashboard_pending.values()) if task]
+        pending = (*self._dashboard_pending.values(), *self._batch_tasks)
+        tasks = [task for task in (self._poller, *pending) if task]
         await stop_tasks(tasks)
         if isinstance(self.bus, RedisBus):
             await self.bus.stop()
@@ -152,22 +198,64 @@ class RoutingEngine(Router):
                     )
                 ).tuples()
             )
-        for key, (owner_id, company_user_id) in self._local_connections.items():
-            await self.store.connection_opened(owner_id, company_user_id, key)
+        await self._register_local_connections()
         for company_id in company_ids:
             assert company_id is not None
             await self._expire_overdue(company_id)
             await self.recompute(company_id, cause="rebuild")
         for query_id, owner_id in ongoing:
             await self.store.schedule(f"remind:{owner_id}:{query_id}", self.clock.now())
+        graces = await self._grace_for_the_absent()
         await self.store.mark_built()
         self._built = True
-        log.info("router.rebuilt companies=%d ongoing=%d", len(company_ids), len(ongoing))
+        log.info(
+            "router.rebuilt companies=%d ongoing=%d presence_graces=%d",
+            len(company_ids),
+            len(ongoing),
+            graces,
+        )
 
     async def resync(self) -> None:
         """After Redis came back: rebuild if it lost its state, else refresh every company."""
         log.info("router.resync process=%s", self.process_id)
         await self.rebuild()
+
+    async def _register_local_connections(self) -> None:
+        """Record again the websockets this process holds, in a store that lost or swept them."""
+        for key, (company_id, company_user_id) in list(self._local_connections.items()):
+            await self.store.connection_opened(self.process_id, company_id, company_user_id, key)
+
+    async def _grace_for_the_absent(self) -> int:
+        """Start the presence grace of every available company user with no websocket open.
+
+        This catches agents whose grace was lost with the store, and, on an embedded server's
+        start, agents whose consoles do not come back. A running grace keeps its time.
+        Answers how many were started.
+        """
+        started = 0
+        for company_id, company_user_id in await self._available_members():
+            if await self.store.connection_count(company_id, company_user_id) > 0:
+                continue
+            if await self._start_grace(company_id, company_user_id, move=False):
+                started += 1
+        return started
+
+    async def _available_members(self) -> list[tuple[int, int]]:
+        """(company, company user) of every available member of a live company."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(col(CompanyUser.company_id), col(CompanyUser.id))
+                .join(
+                    CompanyUserState, col(CompanyUserState.company_user_id) == col(CompanyUser.id)
+                )
+                .join(Company, col(Company.id) == col(CompanyUser.company_id))
+                .where(
+                    col(CompanyUserState.is_available).is_(True),
+                    col(CompanyUser.removed_at).is_(None),
+                    col(Company.deleted_at).is_(None),
+                )
+            )
+            return [(company, member) for company, member in rows.tuples() if member is not None]
 
     # The recomputation
 
@@ -182,12 +270,44 @@ class RoutingEngine(Router):
     ) -> None:
         """Bring the company's offers in line with the database and tell what changed.
 
-        With `touched`, only those queries and company users are read again when this process
-        cached the snapshot at the store's version; without it, the whole company is.
+        Changes that arrive while the company is being recomputed wait together for the next
+        recomputation, which reads the database once for all of them: under a burst the work
+        grows with the company, not with the number of changes. Each caller returns once a
+        recomputation that began after its change has been told.
         """
+        batch = self._batches.get(company_id)
+        if batch is None:
+            batch = Batch(asyncio.get_running_loop().create_future())
+            self._batches[company_id] = batch
+            task = asyncio.create_task(self._run_batch(company_id, batch))
+            self._batch_tasks.add(task)
+            task.add_done_callback(self._batch_tasks.discard)
+        batch.join(cause, hints or {}, answered_by, touched)
+        await asyncio.shield(batch.done)
+
+    async def _run_batch(self, company_id: int, batch: Batch) -> None:
+        lock = self._recompute_locks.setdefault(company_id, asyncio.Lock())
+        try:
+            async with lock:
+                if self._batches.get(company_id) is batch:
+                    del self._batches[company_id]  # from here on, changes join the next one
+                await self._recompute_batch(company_id, batch)
+        except BaseException as error:
+            if not batch.done.done():
+                batch.done.set_exception(error)
+                batch.done.exception()  # retrieved here, raised again in every caller
+            if not isinstance(error, Exception):
+                raise
+        else:
+            batch.done.set_result(None)
+
+    async def _recompute_batch(self, company_id: int, batch: Batch) -> None:
+        cause = batch.cause
         async with self.store.locked(company_id):
             for _ in range(3):
-                outcome = await self._recompute_once(company_id, hints or {}, answered_by, touched)
+                outcome = await self._recompute_once(
+                    company_id, batch.hints, batch.answered_by, batch.touched
+                )
                 if outcome is not None:
                     snapshot, change = outcome
                     await self._tell(snapshot, change, cause)
@@ -201,7 +321,7 @@ class RoutingEngine(Router):
         self,
         company_id: int,
         hints: dict[int, str],
-        answered_by: int | None,
+        answered_by: frozenset[int],
         touched: Touched | None,
     ) -> tuple[rules.Snapshot, Change] | None:
         before = await self.store.load(company_id)
@@ -211,7 +331,7 @@ class RoutingEngine(Router):
         decision = rules.desired_offers(snapshot, now)
         since = {
             user: before.offered_since.get(user, now)
-            if before.offers.get(user) and user != answered_by
+            if before.offers.get(user) and user not in answered_by
             else now
             for user in decision.offers
         }
@@ -489,66 +609,89 @@ class RoutingEngine(Router):
             self._dashboard_pending.pop(company_id, None)
 
     async def figures(self, company_id: int) -> list[dict[str, Any]]:
-        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts."""
+        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts.
+
+        Right after a recomputation this process holds the company's snapshot, so only the
+        hourly counts are read.
+        """
         now = self.clock.now()
-        hour_ago = now - timedelta(hours=1)
+        cached = self._snapshots.get(company_id)
         async with self.db.session() as session:
-            snapshot = await snapshots.load(session, company_id)
-            answered = dict(
-                (
-                    await session.execute(
-                        select(col(QueryQueue.queue_id), func.count())
-                        .join(Query, col(Query.id) == col(QueryQueue.query_id))
-                        .where(
-                            col(Query.company_id) == company_id,
-                            col(QueryQueue.answered_at) >= hour_ago,
-                        )
-                        .group_by(col(QueryQueue.queue_id))
-                    )
-                )
-                .tuples()
-                .all()
-            )
-            expired = dict(
-                (
-                    await session.execute(
-                        select(col(Query.queue_id), func.count())
-                        .where(
-                            col(Query.company_id) == company_id,
-                            col(Query.status) == "expired",
-                            col(Query.ended_at) >= hour_ago,
-                        )
-                        .group_by(col(Query.queue_id))
-                    )
-                )
-                .tuples()
-                .all()
-            )
-        return [
-            _queue_figures(
-                snapshot, queue, now, answered.get(queue.id, 0), expired.get(queue.id, 0)
-            )
-            for queue in sorted(snapshot.queues.values(), key=lambda queue: queue.id)
-        ]
+            if cached is None:
+                snapshot = await snapshots.load(session, company_id)
+            else:
+                snapshot = cached.snapshot
+            answered, expired = await hourly_counts(session, company_id, now)
+        return queue_figures(snapshot, now, answered, expired)
 
     # Timers
 
     async def _poll_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        checked = loop.time()
+        beating = asyncio.create_task(self._beat_forever(), name="router-heartbeat")
+        started = asyncio.get_running_loop().time()
+        last = {"sentinel": started, "sweep": started}
+        try:
+            while not self._stopping:
+                try:
+                    await self._chores(last)
+                    await self.run_due_timers()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("router.poll_failed process=%s", self.process_id)
+                await asyncio.sleep(self.timer_poll_seconds)
+        finally:
+            # The beat stops with the poller: a stopped process is swept like a dead one.
+            await stop_tasks([beating])
+
+    async def _chores(self, last: dict[str, float]) -> None:
+        """Every so often: rebuild a lost state, and sweep processes that stopped beating."""
+        now = asyncio.get_running_loop().time()
+        if now - last["sentinel"] >= SENTINEL_CHECK_SECONDS:
+            last["sentinel"] = now
+            if not await self.store.is_built():
+                log.warning("router.state_lost process=%s; rebuilding", self.process_id)
+                await self.rebuild()
+        if now - last["sweep"] >= SWEEP_SECONDS:
+            last["sweep"] = now
+            await self._sweep_dead_processes()
+
+    async def _beat_forever(self) -> None:
+        """Beat beside the poller, so that a long rebuild or timer never makes it look dead."""
         while not self._stopping:
             try:
-                if loop.time() - checked >= SENTINEL_CHECK_SECONDS:
-                    checked = loop.time()
-                    if not await self.store.is_built():
-                        log.warning("router.state_lost process=%s; rebuilding", self.process_id)
-                        await self.rebuild()
-                await self.run_due_timers()
+                await self._heartbeat()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("router.poll_failed process=%s", self.process_id)
-            await asyncio.sleep(self.timer_poll_seconds)
+            except Exception as exc:
+                log.warning("router.heartbeat_failed process=%s error=%s", self.process_id, exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _heartbeat(self) -> None:
+        if await self.store.heartbeat(self.process_id) or not self._local_connections:
+            return
+        # The store was flushed, or took this process for dead after a stall and forgot its
+        # websockets: record them again, before the graces that the sweep started run out.
+        log.warning(
+            "router.process_unknown process=%s connections=%d; recording them again",
+            self.process_id,
+            len(self._local_connections),
+        )
+        await self._register_local_connections()
+
+    async def _sweep_dead_processes(self) -> None:
+        """Forget the websockets of processes that stopped beating, and start their graces."""
+        dead = await self.store.claim_dead_processes(self.process_id, PROCESS_DEAD_SECONDS)
+        for process_id in dead:
+            emptied = await self.store.forget_process(process_id)
+            log.warning(
+                "router.process_dead process=%s swept_by=%s company_users_left=%d",
+                process_id,
+                self.process_id,
+                len(emptied),
+            )
+            for company_id, company_user_id in emptied:
+                await self._start_grace(company_id, company_user_id, move=False)
 
     async def run_due_timers(self) -> int:
         """Fire every timer due by the router's clock; answers how many fired."""
@@ -693,6 +836,9 @@ class RoutingEngine(Router):
                 await self.store.schedule(f"remind:{company_id}:{query_id}", self.clock.now())
 
     async def company_deleted(self, company_id: int) -> None:
+        # First, so that every process closes the company's websockets at once.
+        log.info("router.company_deleted company=%s", company_id)
+        await self.bus.publish(Event("company.deleted", company_id, {}, dashboard=True))
         await self.recompute(company_id, cause="company_deleted")
 
     async def company_user_changed(self, company_user_id: int) -> None:
@@ -906,7 +1052,7 @@ class RoutingEngine(Router):
         key = f"{self.process_id}:{connection_id}"
         self._local_connections[key] = (company_id, company_user_id)
         metrics.CONNECTED_AGENTS.inc()
-        await self.store.connection_opened(company_id, company_user_id, key)
+        await self.store.connection_opened(self.process_id, company_id, company_user_id, key)
         await self.store.cancel(f"presence:{company_id}:{company_user_id}")
 
     async def agent_disconnected(self, company_user_id: int, connection_id: str) -> None:
@@ -916,10 +1062,28 @@ class RoutingEngine(Router):
         key = f"{self.process_id}:{connection_id}"
         if self._local_connections.pop(key, None) is not None:
             metrics.CONNECTED_AGENTS.dec()
-        left = await self.store.connection_closed(company_id, company_user_id, key)
+        left = await self.store.connection_closed(
+            self.process_id, company_id, company_user_id, key
+        )
         if left == 0:
-            due = self.clock.now() + timedelta(seconds=self.presence_grace_seconds)
-            await self.store.schedule(f"presence:{company_id}:{company_user_id}", due)
+            await self._start_grace(company_id, company_user_id, move=True)
+
+    async def _start_grace(self, company_id: int, company_user_id: int, *, move: bool) -> bool:
+        """Set the presence timer; `move` restarts a running grace, else it keeps its time."""
+        name = f"presence:{company_id}:{company_user_id}"
+        due = self.clock.now() + timedelta(seconds=self.presence_grace_seconds)
+        if move:
+            await self.store.schedule(name, due)
+            return True
+        started = await self.store.schedule_if_absent(name, due)
+        if started:
+            log.info(
+                "router.presence_grace company=%s company_user=%s due=%s",
+                company_id,
+                company_user_id,
+                due.isoformat(),
+            )
+        return started
 
 
 def _users(*company_user_ids: int) -> Touched:
@@ -929,25 +1093,6 @@ def _users(*company_user_ids: int) -> Touched:
 def _query_and_users(query_id: int, *company_user_ids: int | None) -> Touched:
     users = frozenset(user for user in company_user_ids if user is not None)
     return Touched(frozenset({query_id}), users)
-
-
-def _queue_figures(
-    snapshot: rules.Snapshot, queue: rules.QueueInfo, now: datetime, answered: int, expired: int
-) -> dict[str, Any]:
-    waiting = [query for query in snapshot.waiting if query.queue_id == queue.id]
-    eligible = [
-        agent for agent in snapshot.agents.values() if rules.level_for(agent, queue) is not None
-    ]
-    longest = max(((now - query.entered_at).total_seconds() for query in waiting), default=0.0)
-    return {
-        "queue_id": queue.id,
-        "waiting": len(waiting),
-        "longest_wait_seconds": int(longest),
-        "ready": sum(1 for agent in eligible if rules.is_ready(agent)),
-        "busy": sum(1 for agent in eligible if agent.ongoing > 0),
-        "answered_last_hour": answered,
-        "expired_last_hour": expired,
-    }
 
 
 def _note_public(note: QueryNote) -> dict[str, Any]:

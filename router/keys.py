@@ -52,6 +52,17 @@ def connections_set(prefix: str, company_id: int, company_user_id: int) -> str:
     return f"{company_tag(prefix, company_id)}:cu:{company_user_id}:connections_set"
 
 
+def process_connections_hash(prefix: str, process_id: str) -> str:
+    """Field: `<process>:<connection>` of a websocket the process holds; value:
+    `<company>:<company user>`, so that a sweep finds what a dead process left behind."""
+    return f"{{{prefix}:p:{process_id}}}:connections_hash"
+
+
+def processes_heartbeat_ms_zset(prefix: str) -> str:
+    """Member: a server process id; score: its last heartbeat in Redis server milliseconds."""
+    return f"{{{prefix}:processes}}:heartbeat_ms_zset"
+
+
 def timers_due_ms_zset(prefix: str) -> str:
     """Member: a timer name (`company:1`, `idle:1:7`, ...); score: when it is due."""
     return f"{{{prefix}:timers}}:due_ms_zset"

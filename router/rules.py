@@ -103,39 +103,84 @@ def order(waiting: tuple[WaitingQuery, ...]) -> list[WaitingQuery]:
 
 
 def desired_offers(snapshot: Snapshot, now: datetime) -> Decision:
-    """Every offer SPEC §4 asks for now, and when time alone will change the answer."""
+    """Every offer SPEC §4 asks for now, and when time alone will change the answer.
+
+    Queries are handed out oldest first to the ready company users of their queue, grouped by
+    level, so a company user without pick mode leaves every list once its free slots are
+    spoken for: the cost grows with queries plus offers, not with queries times agents.
+    """
     queue_order = order(snapshot.waiting)
+    candidates = _candidates(snapshot, {query.queue_id for query in queue_order})
+    room = {
+        agent.id: agent.free_slots
+        for agent in snapshot.agents.values()
+        if is_ready(agent) and not agent.can_pick
+    }
     offers: dict[int, dict[int, tuple[int, int]]] = {}
-    for agent in snapshot.agents.values():
-        if not is_ready(agent):
-            continue
-        visible = _visible_to(agent, snapshot, queue_order, now)
-        if not agent.can_pick:
-            visible = visible[: agent.free_slots]
-        if visible:
-            offers[agent.id] = {query.id: (query.queue_id, level) for query, level in visible}
-    return Decision(offers, _next_unlock(snapshot, now))
-
-
-def _visible_to(
-    agent: AgentInfo, snapshot: Snapshot, queue_order: list[WaitingQuery], now: datetime
-) -> list[tuple[WaitingQuery, int]]:
-    found = []
     for query in queue_order:
-        queue = snapshot.queues.get(query.queue_id)
+        levels = candidates.get(query.queue_id)
+        if not levels:
+            continue
+        highest = visible_level(snapshot.queues[query.queue_id], query.entered_at, now)
+        for level, agents in levels.items():
+            if highest is not None and level > highest:
+                break
+            levels[level] = _offer_to(query, level, agents, room, offers)
+    return Decision(offers, _next_unlock(snapshot, now, candidates))
+
+
+def _candidates(snapshot: Snapshot, queue_ids: set[int]) -> dict[int, dict[int, list[int]]]:
+    """Per queue with waiting queries: its ready company users by level, lowest level first."""
+    ready = {agent.id: agent for agent in snapshot.agents.values() if is_ready(agent)}
+    found: dict[int, dict[int, list[int]]] = {}
+    for queue_id in queue_ids:
+        queue = snapshot.queues.get(queue_id)
         if queue is None:
             continue
-        level = level_for(agent, queue)
-        if level is None:
-            continue
-        highest = visible_level(queue, query.entered_at, now)
-        if highest is None or level <= highest:
-            found.append((query, level))
+        levels: dict[int, list[int]] = {}
+        for agent in eligible_pool(queue, ready):
+            level = level_for(agent, queue)
+            if level is not None:
+                levels.setdefault(level, []).append(agent.id)
+        found[queue_id] = dict(sorted(levels.items()))
     return found
 
 
-def _next_unlock(snapshot: Snapshot, now: datetime) -> datetime | None:
+def eligible_pool(queue: QueueInfo, agents: dict[int, AgentInfo]) -> list[AgentInfo]:
+    """Who among `agents` may be eligible: the owner alone for a personal queue, else all."""
+    if queue.owner_id is None:
+        return list(agents.values())
+    owner = agents.get(queue.owner_id)
+    return [] if owner is None else [owner]
+
+
+def _offer_to(
+    query: WaitingQuery,
+    level: int,
+    agents: list[int],
+    room: dict[int, int],
+    offers: dict[int, dict[int, tuple[int, int]]],
+) -> list[int]:
+    """Offer the query to `agents` at `level`; answers who may still take another query."""
+    staying = []
+    for agent_id in agents:
+        left = room.get(agent_id)
+        if left == 0:
+            continue
+        offers.setdefault(agent_id, {})[query.id] = (query.queue_id, level)
+        if left is not None:
+            room[agent_id] = left - 1
+            if left == 1:
+                continue
+        staying.append(agent_id)
+    return staying
+
+
+def _next_unlock(
+    snapshot: Snapshot, now: datetime, candidates: dict[int, dict[int, list[int]]]
+) -> datetime | None:
     """The earliest moment a waiting query becomes visible to a level that cannot see it yet."""
+    top_level = _top_levels(snapshot, set(candidates))
     soonest: datetime | None = None
     for query in snapshot.waiting:
         queue = snapshot.queues.get(query.queue_id)
@@ -143,13 +188,25 @@ def _next_unlock(snapshot: Snapshot, now: datetime) -> datetime | None:
             continue
         highest = visible_level(queue, query.entered_at, now)
         assert highest is not None
-        levels = (level_for(agent, queue) for agent in snapshot.agents.values())
-        if not any(level is not None and level > highest for level in levels):
+        if top_level.get(queue.id, 0) <= highest:
             continue
         unlock = query.entered_at + timedelta(seconds=highest * queue.priority_delay)
         if soonest is None or unlock < soonest:
             soonest = unlock
     return soonest
+
+
+def _top_levels(snapshot: Snapshot, queue_ids: set[int]) -> dict[int, int]:
+    """Per queue, the highest level of any eligible company user, ready or not."""
+    top: dict[int, int] = {}
+    for queue_id in queue_ids:
+        queue = snapshot.queues.get(queue_id)
+        if queue is None or not queue.priority_delay:
+            continue
+        pool = eligible_pool(queue, snapshot.agents)
+        levels = (level_for(agent, queue) for agent in pool)
+        top[queue_id] = max((level for level in levels if level is not None), default=0)
+    return top
 
 
 def next_expiry(snapshot: Snapshot) -> datetime | None:

@@ -2,8 +2,10 @@
 
 A store keeps, per company, the offers each company user holds (with a version that every
 commit bumps), the waiting queries and ready company users of the last recomputation, the
-open websockets of each company user; and, for all companies, the timers and the sentinel
-that says the state was rebuilt from the database. Each method is one atomic step.
+open websockets of each company user; and, for all companies, the timers, the sentinel that
+says the state was rebuilt from the database, and the heartbeats of the server processes with
+the websockets each holds, so that the websockets of a process that died unannounced are
+found and forgotten. Each method is one atomic step.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class Store(ABC):
         """Set (or move) the timer `name` to fire at `due`."""
 
     @abstractmethod
+    async def schedule_if_absent(self, name: str, due: datetime) -> bool:
+        """Set the timer `name` to fire at `due` unless it is set already; True if set now."""
+
+    @abstractmethod
     async def cancel(self, name: str) -> None: ...
 
     @abstractmethod
@@ -59,14 +65,36 @@ class Store(ABC):
         """Claim the timers due by `now`: each is handed to exactly one caller."""
 
     @abstractmethod
-    async def connection_opened(self, company_id: int, company_user_id: int, key: str) -> None: ...
+    async def connection_opened(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> None:
+        """Remember one websocket of the company user, held by the server process `process_id`."""
 
     @abstractmethod
-    async def connection_closed(self, company_id: int, company_user_id: int, key: str) -> int:
+    async def connection_closed(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> int:
         """Forget one websocket; answers how many the company user still has open."""
 
     @abstractmethod
     async def connection_count(self, company_id: int, company_user_id: int) -> int: ...
+
+    @abstractmethod
+    async def heartbeat(self, process_id: str) -> bool:
+        """Mark the process alive now; False if the store did not know it before.
+
+        A process is unknown at its first heartbeat, after a flush, and after another process
+        took it for dead: the caller then records its open websockets again.
+        """
+
+    @abstractmethod
+    async def claim_dead_processes(self, caller: str, silent_seconds: float) -> list[str]:
+        """Claim the processes silent for `silent_seconds`, never `caller`: each goes to one."""
+
+    @abstractmethod
+    async def forget_process(self, process_id: str) -> list[tuple[int, int]]:
+        """Forget a claimed process's websockets; answers (company, company user) of each
+        company user that this left with none open."""
 
     @abstractmethod
     async def is_built(self) -> bool: ...

@@ -239,6 +239,44 @@ async def test_redis_flush_loses_no_query_and_offers_resume(pair: Cluster) -> No
     assert statuses == {first["id"]: "done", second["id"]: "ongoing"}
 
 
+@pytest.mark.timeout(300)
+async def test_agent_whose_process_was_sigkilled_goes_unavailable_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    async with cluster(2, tmp_path, env={"PRESENCE_GRACE_SECONDS": "1"}) as live:
+        a, b = live.servers
+        boss = await a.client.person("Boss")
+        company = await a.client.company(boss)
+        agent, company_user = await accepted_member(live, a.client, boss, company["id"])
+        path = f"/ws/company-users/{company_user['id']}"
+
+        async with b.ws(path) as watcher:
+            await watcher.send_json({"type": "auth", "token": boss.token})
+            assert (await frame(watcher))["type"] == "hello"
+            async with a.ws(path) as console:
+                await go_available(console, agent)
+                a.kill()
+            changed = await _state_change(watcher, "disconnected", within=90.0)
+        history = await b.client.get(
+            f"/api/company-user-states/{company_user['id']}/history", boss
+        )
+
+    assert history.status_code == 200, history.text
+    assert changed["state"]["is_available"] is False
+    assert history.json()[-1]["reason"] == "disconnected"
+
+
+async def _state_change(
+    session: AsyncWebSocketSession, reason: str, within: float
+) -> dict[str, Any]:
+    """The next `state.changed` frame with that reason; quiet spells may outlast DEADLINE."""
+    with anyio.fail_after(within):
+        while True:
+            found = await session.receive_json(timeout=within)
+            if found["type"] == "state.changed" and found["reason"] == reason:
+                return dict(found)
+
+
 async def _answer_soon(server: LiveServer, agent: Person, query_id: int) -> None:
     """Answer, retrying while the routing state is being rebuilt after the flush."""
     with anyio.fail_after(DEADLINE):

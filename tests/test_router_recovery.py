@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
+from router import engine
 from router.bus import RedisBus
 from server import routing
 from tests.helpers import Client
@@ -28,11 +29,13 @@ def _needs_redis(world: World) -> None:
 
 
 async def _flush_prefix(world: World) -> None:
+    """Remove every key of the test at once, as a restart of Redis without persistence does."""
     settings = world.services.settings
     client = redis.asyncio.Redis.from_url(settings.redis_url)
     try:
-        async for key in client.scan_iter(match=f"*{settings.redis_prefix}*", count=1000):
-            await client.delete(key)
+        found = [key async for key in client.scan_iter(match=f"*{settings.redis_prefix}*")]
+        if found:
+            await client.delete(*found)
     finally:
         await client.aclose()
 
@@ -82,6 +85,55 @@ async def test_router_rebuilds_when_redis_comes_back_empty(world: World) -> None
 
     await _until(rebuilt)
     assert await world.router.ready()
+
+
+async def test_a_presence_grace_pending_during_a_flush_still_ends_unavailable(
+    world: World,
+) -> None:
+    _needs_redis(world)
+    company = await world.company()
+    left = await world.agent(company, name="Ada")
+    stays = await world.agent(company, name="Bob")
+    await world.router.agent_connected(left, "socket-1")
+    await world.router.agent_disconnected(left, "socket-1")
+    await world.router.agent_connected(stays, "socket-2")
+    await _flush_prefix(world)
+
+    async def rebuilt() -> bool:
+        return bool(await world.router.store.is_built())
+
+    await _until(rebuilt)
+    async with world.events() as events:
+        world.clock.advance(31)
+        state = await events.next("state.changed", to(left))
+    await world.router.run_due_timers()
+
+    assert state.data["state"]["is_available"] is False
+    assert state.data["reason"] == "disconnected"
+    assert await world.is_available(stays)
+
+
+async def test_sockets_of_a_router_that_stops_beating_are_swept_and_graced(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_redis(world)
+    monkeypatch.setattr(engine, "PROCESS_DEAD_SECONDS", 0.5)
+    company = await world.company()
+    agent = await world.agent(company)
+    gone = routing.build(world.services)
+    await gone.store.heartbeat(gone.process_id)
+    await gone.agent_connected(agent, "socket-1")
+    await gone.store.close()
+
+    async def swept() -> bool:
+        return await world.router.store.connection_count(company, agent) == 0
+
+    await _until(swept)
+    async with world.events() as events:
+        world.clock.advance(31)
+        state = await events.next("state.changed", to(agent))
+
+    assert state.data["reason"] == "disconnected"
 
 
 async def test_pubsub_reader_reconnects_and_resynchronises(world: World) -> None:

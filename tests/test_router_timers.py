@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from models.company_users import CompanyUserStateChange
 from models.queries import Query
+from server import routing
 from tests.helpers import Client
 from tests.test_router_world import World, about, to
 
@@ -127,6 +128,28 @@ async def test_closing_one_of_two_sockets_keeps_the_agent_available(world: World
     world.clock.advance(60)
     await world.router.run_due_timers()
     assert await world.is_available(agent)
+
+
+async def test_a_restart_starts_the_grace_of_available_agents_whose_console_is_gone(
+    world: World,
+) -> None:
+    company = await world.company()
+    gone = await world.agent(company, name="Ada")
+    back = await world.agent(company, name="Bob")
+    await routing.stop(world.services)
+    await routing.start(world.services)
+    await world.router.agent_connected(back, "socket-2")
+    await world.router.run_due_timers()
+    available_within_the_grace = await world.is_available(gone)
+    async with world.events() as events:
+        world.clock.advance(31)
+        state = await events.next("state.changed", to(gone))
+    await world.router.run_due_timers()
+
+    assert available_within_the_grace
+    assert state.data["reason"] == "disconnected"
+    assert await _last_reason(world, gone) == "disconnected"
+    assert await world.is_available(back)
 
 
 async def test_idle_agent_is_set_unavailable_told_and_emailed(world: World) -> None:

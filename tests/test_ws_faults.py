@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import anyio
 import pytest
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect
 
 from server.settings import Settings
 from tests.helpers import Client
-from tests.test_ws_agents import closed_with, receive, signed_in, team, ws
+from tests.test_ws_agents import (
+    closed_with,
+    connect,
+    receive,
+    signed_in,
+    sockets,
+    team,
+    until,
+    ws,
+)
+from tests.test_ws_fanout import _open_query, _shared_queue
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +124,42 @@ async def test_deleting_the_company_closes_its_dashboards(settings: Settings) ->
             code = await closed_with(session)
 
     assert code == 4403
+
+
+async def test_deleting_the_company_closes_all_its_sockets_at_once(client: Client) -> None:
+    """Agents, dashboards and customers hear of it at once, long before a ping (20 s)."""
+    boss, agent, company_user = await team(client)
+    company_id = company_user["company_id"]
+    query = await _open_query(client, (await _shared_queue(client, boss, company_id))["id"])
+
+    async with (
+        sockets(client) as http,
+        connect(http, f"/ws/company-users/{company_user['id']}") as console,
+        connect(http, f"/ws/companies/{company_id}") as dashboard,
+        connect(http, f"/ws/queries/{query['id']}") as follower,
+    ):
+        await signed_in(console, agent)
+        await signed_in(dashboard, boss)
+        await follower.send_json({"type": "auth", "customer_token": query["customer_token"]})
+        assert (await receive(follower))["type"] == "hello"
+        deleted = await client.delete(f"/api/companies/{company_id}", boss)
+        assert deleted.status_code == 204
+        with anyio.fail_after(2.0):
+            console_close = await _close_of(console)
+            dashboard_close = await _close_of(dashboard)
+            cancelled = await until(follower, "cancelled")
+            follower_close = await _close_of(follower)
+
+    assert client.services.settings.ws_ping_seconds >= 20
+    gone = (4403, "The company was deleted.")
+    assert (console_close, dashboard_close, follower_close) == (gone, gone, gone)
+    assert cancelled["query_id"] == query["id"]
+
+
+async def _close_of(session: AsyncWebSocketSession) -> tuple[int, str | None]:
+    """Read until the server closes; its close code and reason."""
+    while True:
+        try:
+            await session.receive()
+        except WebSocketDisconnect as closed:
+            return closed.code, closed.reason

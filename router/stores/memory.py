@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
@@ -21,6 +22,8 @@ class MemoryStore(Store):
         self._ready: dict[int, set[int]] = {}
         self._timers: dict[str, datetime] = {}
         self._connections: dict[tuple[int, int], set[str]] = {}
+        self._held: dict[str, dict[str, tuple[int, int]]] = {}
+        self._heartbeats: dict[str, float] = {}
         self._built = False
 
     @asynccontextmanager
@@ -66,6 +69,12 @@ class MemoryStore(Store):
     async def schedule(self, name: str, due: datetime) -> None:
         self._timers[name] = due
 
+    async def schedule_if_absent(self, name: str, due: datetime) -> bool:
+        if name in self._timers:
+            return False
+        self._timers[name] = due
+        return True
+
     async def cancel(self, name: str) -> None:
         self._timers.pop(name, None)
 
@@ -76,16 +85,47 @@ class MemoryStore(Store):
             del self._timers[name]
         return claimed
 
-    async def connection_opened(self, company_id: int, company_user_id: int, key: str) -> None:
+    async def connection_opened(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> None:
+        self._held.setdefault(process_id, {})[key] = (company_id, company_user_id)
         self._connections.setdefault((company_id, company_user_id), set()).add(key)
 
-    async def connection_closed(self, company_id: int, company_user_id: int, key: str) -> int:
+    async def connection_closed(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> int:
+        self._held.get(process_id, {}).pop(key, None)
         keys = self._connections.get((company_id, company_user_id), set())
         keys.discard(key)
         return len(keys)
 
     async def connection_count(self, company_id: int, company_user_id: int) -> int:
         return len(self._connections.get((company_id, company_user_id), set()))
+
+    async def heartbeat(self, process_id: str) -> bool:
+        known = process_id in self._heartbeats
+        self._heartbeats[process_id] = time.monotonic()
+        return known
+
+    async def claim_dead_processes(self, caller: str, silent_seconds: float) -> list[str]:
+        cutoff = time.monotonic() - silent_seconds
+        dead = [
+            process
+            for process, beat in self._heartbeats.items()
+            if beat <= cutoff and process != caller
+        ]
+        for process in dead:
+            del self._heartbeats[process]
+        return dead
+
+    async def forget_process(self, process_id: str) -> list[tuple[int, int]]:
+        emptied: dict[tuple[int, int], None] = {}
+        for key, owner in self._held.pop(process_id, {}).items():
+            keys = self._connections.get(owner, set())
+            keys.discard(key)
+            if not keys:
+                emptied[owner] = None
+        return list(emptied)
 
     async def is_built(self) -> bool:
         return self._built

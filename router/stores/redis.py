@@ -59,6 +59,29 @@ redis.call('SREM', KEYS[1], ARGV[1])
 return redis.call('SCARD', KEYS[1])
 """
 
+# Heartbeats use Redis's clock, not each machine's, so a skewed server clock cannot make a
+# live process look dead.
+HEARTBEAT = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+return redis.call('ZADD', KEYS[1], ms, ARGV[1])
+"""
+
+CLAIM_DEAD_PROCESSES = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local cutoff = string.format('%d', ms - tonumber(ARGV[2]))
+local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, 100)
+local claimed = {}
+for _, process in ipairs(silent) do
+  if process ~= ARGV[1] then
+    redis.call('ZREM', KEYS[1], process)
+    table.insert(claimed, process)
+  end
+end
+return claimed
+"""
+
 
 def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
@@ -83,6 +106,8 @@ class RedisStore(Store):
         self._pop_due = redis.register_script(POP_DUE_TIMERS)
         self._release = redis.register_script(RELEASE_LOCK)
         self._close_connection = redis.register_script(CLOSE_CONNECTION)
+        self._heartbeat = redis.register_script(HEARTBEAT)
+        self._claim_dead = redis.register_script(CLAIM_DEAD_PROCESSES)
 
     def locked(self, company_id: int) -> AbstractAsyncContextManager[None]:
         return self._locked(company_id)
@@ -160,6 +185,10 @@ class RedisStore(Store):
     async def schedule(self, name: str, due: datetime) -> None:
         await self.redis.zadd(keys.timers_due_ms_zset(self.prefix), {name: to_ms(due)})
 
+    async def schedule_if_absent(self, name: str, due: datetime) -> bool:
+        key = keys.timers_due_ms_zset(self.prefix)
+        return bool(await self.redis.zadd(key, {name: to_ms(due)}, nx=True))
+
     async def cancel(self, name: str) -> None:
         await self.redis.zrem(keys.timers_due_ms_zset(self.prefix), name)
 
@@ -167,18 +196,56 @@ class RedisStore(Store):
         claimed = await self._pop_due(
             keys=[keys.timers_due_ms_zset(self.prefix)], args=[to_ms(now), limit]
         )
-        return [name.decode() if isinstance(name, bytes) else str(name) for name in claimed]
+        return [_text(name) for name in claimed]
 
-    async def connection_opened(self, company_id: int, company_user_id: int, key: str) -> None:
+    async def connection_opened(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> None:
+        # The process's index first: a websocket it lists but the company does not is harmless
+        # to a sweep, while one the company lists but no index does would count forever.
+        held = keys.process_connections_hash(self.prefix, process_id)
+        await self.redis.hset(held, key, f"{company_id}:{company_user_id}")
         await self.redis.sadd(keys.connections_set(self.prefix, company_id, company_user_id), key)
 
-    async def connection_closed(self, company_id: int, company_user_id: int, key: str) -> int:
+    async def connection_closed(
+        self, process_id: str, company_id: int, company_user_id: int, key: str
+    ) -> int:
         target = keys.connections_set(self.prefix, company_id, company_user_id)
-        return int(await self._close_connection(keys=[target], args=[key]))
+        left = int(await self._close_connection(keys=[target], args=[key]))
+        await self.redis.hdel(keys.process_connections_hash(self.prefix, process_id), key)
+        return left
 
     async def connection_count(self, company_id: int, company_user_id: int) -> int:
         target = keys.connections_set(self.prefix, company_id, company_user_id)
         return int(await self.redis.scard(target))
+
+    async def heartbeat(self, process_id: str) -> bool:
+        added = await self._heartbeat(
+            keys=[keys.processes_heartbeat_ms_zset(self.prefix)], args=[process_id]
+        )
+        return int(added) == 0
+
+    async def claim_dead_processes(self, caller: str, silent_seconds: float) -> list[str]:
+        claimed = await self._claim_dead(
+            keys=[keys.processes_heartbeat_ms_zset(self.prefix)],
+            args=[caller, int(silent_seconds * 1000)],
+        )
+        return [_text(process) for process in claimed]
+
+    async def forget_process(self, process_id: str) -> list[tuple[int, int]]:
+        # One company at a time: a company's keys and the process's index live on different
+        # Cluster slots. Only the claimer of the process gets here, so none is counted twice.
+        # TODO: a claimer that dies half-way leaves the rest of the index unswept; claiming
+        # with a lease instead of ZREM would let another process take the work over.
+        held = keys.process_connections_hash(self.prefix, process_id)
+        emptied: dict[tuple[int, int], None] = {}
+        for key, owner in (await self.redis.hgetall(held)).items():
+            company_id, company_user_id = (int(part) for part in _text(owner).split(":"))
+            target = keys.connections_set(self.prefix, company_id, company_user_id)
+            if int(await self._close_connection(keys=[target], args=[key])) == 0:
+                emptied[company_id, company_user_id] = None
+        await self.redis.delete(held)
+        return list(emptied)
 
     async def is_built(self) -> bool:
         return bool(await self.redis.exists(keys.built_sentinel_str(self.prefix)))
@@ -195,6 +262,10 @@ class RedisStore(Store):
     async def close(self) -> None:
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _encode_offers(offers: dict[int, tuple[int, int]]) -> str:

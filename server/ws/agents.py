@@ -21,7 +21,7 @@ from server.resources import company_users, queries
 from server.services import Services
 from server.ws import channel, states
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
-from server.ws.hub import hub_of
+from server.ws.hub import COMPANY_DELETED, hub_of
 
 log = logging.getLogger("connectnow.ws")
 
@@ -89,6 +89,9 @@ async def _follow(
         return is_owner or await _may_watch(services, watcher, fresh)
 
     def on_event(event: Event) -> None:
+        if event.type == COMPANY_DELETED:
+            channel.company_deleted(connection)
+            return
         if event.type == "limits.changed":
             nudge.set()  # the company user was changed, perhaps removed: look again
         if event.type == "state.changed":
@@ -111,6 +114,7 @@ async def _follow(
 
     connection.on_event = on_event
     hub.add(hub.agents, member.id, connection)
+    hub.add(hub.agents_by_company, member.company_id, connection)
     router = services.hooks if isinstance(services.hooks, Router) else None
     try:
         if is_owner and router is not None:
@@ -126,6 +130,7 @@ async def _follow(
         )
     finally:
         hub.remove(hub.agents, member.id, connection)
+        hub.remove(hub.agents_by_company, member.company_id, connection)
         if is_owner and router is not None:
             await _tell_presence(router.agent_disconnected, member.id, connection)
         log.info("ws.closed channel=agent connection=%s %s", connection.id, connection.labels)

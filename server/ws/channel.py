@@ -31,6 +31,9 @@ MAX_ID = 2**63 - 1
 
 BAD_FRAME = "Frames must be JSON objects with a 'type', of at most 64 KiB."
 
+COMPANY_DELETED_REASON = "The company was deleted."
+"""The close reason (code 4403) of every socket of a company when it is deleted."""
+
 
 def known_id(value: int) -> bool:
     """Whether an id from a path could name a row at all."""
@@ -183,6 +186,17 @@ async def watch(
             log.info("ws.revoked channel=%s connection=%s", connection.channel, connection.id)
             connection.close_soon(CLOSE_FORBIDDEN, "Access to this channel has ended.")
             return
+
+
+def company_deleted(connection: Connection) -> None:
+    """Close at once with 4403, as a new socket to the deleted company would be refused."""
+    log.info(
+        "ws.company_deleted channel=%s connection=%s %s",
+        connection.channel,
+        connection.id,
+        connection.labels,
+    )
+    connection.close_soon(CLOSE_FORBIDDEN, COMPANY_DELETED_REASON)
 
 
 def unknown(connection: Connection, frame: dict[str, Any], accepted: str) -> None:

@@ -54,6 +54,7 @@ class Connection:
         self._last_heard = time.monotonic()
         self._last_sent = time.monotonic()
         self._closing: asyncio.Task[None] | None = None
+        self._farewell: tuple[int, str] | None = None
 
     def begin(self, hello: dict[str, Any]) -> None:
         """Send `hello` first, then whatever events came while it was being prepared."""
@@ -63,7 +64,7 @@ class Connection:
 
     def push(self, frame_type: str, data: dict[str, Any] | None = None) -> None:
         """Queue a frame; never blocks. A full outbox drops the connection instead."""
-        if self.closed:
+        if self.closed or self._farewell is not None:
             return
         if len(self._outbox) >= OUTBOX_LIMIT:
             log.warning(
@@ -91,6 +92,13 @@ class Connection:
         self.closed_event.set()
         self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
+    def close_when_sent(self, code: int, reason: str) -> None:
+        """Close once the frames queued so far are sent; frames pushed after are dropped."""
+        if self.closed or self._farewell is not None:
+            return
+        self._farewell = (code, reason)
+        self._wakeup.set()
+
     async def finish(self) -> None:
         """Close normally unless already closing, and wait for the close to be sent."""
         self.close_soon(1000, "")
@@ -113,6 +121,9 @@ class Connection:
     async def run_sender(self) -> None:
         """Drain the outbox in order; ends when the connection closes or a send fails."""
         while not self.closed:
+            if not self._outbox and self.started and self._farewell is not None:
+                self.close_soon(*self._farewell)
+                return
             if not self._outbox or not self.started:
                 self._wakeup.clear()
                 await self._wakeup.wait()

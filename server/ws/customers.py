@@ -19,7 +19,7 @@ from server.auth import digest
 from server.services import Services
 from server.ws import channel
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
-from server.ws.hub import hub_of
+from server.ws.hub import COMPANY_DELETED, hub_of
 from server.ws.views import View
 
 log = logging.getLogger("connectnow.ws")
@@ -80,7 +80,11 @@ async def _follow(services: Services, connection: Connection, query: Query) -> N
     view = View(connection, read)
 
     def on_event(event: Event) -> None:
-        view.stale()
+        if event.type == COMPANY_DELETED:
+            # The customer learns the query's end (cancelled) before the socket closes.
+            view.last_word(CLOSE_FORBIDDEN, channel.COMPANY_DELETED_REASON)
+        else:
+            view.stale()
 
     connection.on_event = on_event
     hub.add(hub.customers, query.id, connection)

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.websockets import WebSocket
 
-from models.base import format_timestamp
-from models.queries import Query, QueryQueue
 from models.queues import Queue
 from models.users import User
-from router import rules, snapshot
+from router import snapshot
 from router.events import Event
+from router.figures import hourly_counts, queue_figures
 from server.services import Services
 from server.ws import channel
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
-from server.ws.hub import hub_of
+from server.ws.hub import COMPANY_DELETED, hub_of
 from server.ws.views import View
 
 log = logging.getLogger("connectnow.ws")
@@ -76,7 +75,10 @@ async def _follow(services: Services, connection: Connection, company_id: int, u
     view = View(connection, read)
 
     def on_event(event: Event) -> None:
-        view.stale()
+        if event.type == COMPANY_DELETED:
+            channel.company_deleted(connection)
+        else:
+            view.stale()
 
     connection.on_event = on_event
     hub.add(hub.dashboards, company_id, connection)
@@ -104,41 +106,16 @@ def _same(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
 
 
 async def figures(services: Services, company_id: int) -> list[dict[str, Any]]:
-    """Per live queue: waiting, longest wait, ready and busy company users, last hour's ends."""
+    """Per live queue: its name and the figures the router computes from the database."""
     now = services.clock.now()
     async with services.db.session() as session:
         seen = await snapshot.load(session, company_id)
         names = await _names(session, company_id)
-        answered = await _answered_since(session, company_id, now - HOUR)
-        expired = await _expired_since(session, company_id, now - HOUR)
-    found = []
-    for queue_id in sorted(seen.queues):
-        queue = seen.queues[queue_id]
-        waiting = [query for query in seen.waiting if query.queue_id == queue_id]
-        oldest = min((query.entered_at for query in waiting), default=None)
-        eligible = [
-            agent for agent in seen.agents.values() if rules.level_for(agent, queue) is not None
-        ]
-        found.append(
-            {
-                "queue_id": queue_id,
-                "name": names.get(queue_id, ""),
-                "is_active": queue.is_active,
-                "company_user_id": queue.owner_id,
-                "waiting": len(waiting),
-                "oldest_waiting_since": format_timestamp(oldest),
-                "longest_wait_seconds": _seconds(now, oldest),
-                "ready": sum(1 for agent in eligible if rules.is_ready(agent)),
-                "busy": sum(1 for agent in eligible if agent.ongoing > 0),
-                "answered_last_hour": answered.get(queue_id, 0),
-                "expired_last_hour": expired.get(queue_id, 0),
-            }
-        )
-    return found
-
-
-def _seconds(now: datetime, since: datetime | None) -> int:
-    return 0 if since is None else max(0, int((now - since).total_seconds()))
+        answered, expired = await hourly_counts(session, company_id, now)
+    return [
+        {"queue_id": row["queue_id"], "name": names.get(row["queue_id"], ""), **row}
+        for row in queue_figures(seen, now, answered, expired)
+    ]
 
 
 async def _names(session: AsyncSession, company_id: int) -> dict[int, str]:
@@ -146,30 +123,3 @@ async def _names(session: AsyncSession, company_id: int) -> dict[int, str]:
         select(col(Queue.id), col(Queue.name)).where(col(Queue.company_id) == company_id)
     )
     return {queue_id: name for queue_id, name in rows.tuples() if queue_id is not None}
-
-
-async def _answered_since(
-    session: AsyncSession, company_id: int, since: datetime
-) -> dict[int, int]:
-    rows = await session.execute(
-        select(col(QueryQueue.queue_id), func.count())
-        .join(Query, col(Query.id) == col(QueryQueue.query_id))
-        .where(col(Query.company_id) == company_id, col(QueryQueue.answered_at) >= since)
-        .group_by(col(QueryQueue.queue_id))
-    )
-    return {queue_id: int(count) for queue_id, count in rows.tuples()}
-
-
-async def _expired_since(
-    session: AsyncSession, company_id: int, since: datetime
-) -> dict[int, int]:
-    rows = await session.execute(
-        select(col(Query.queue_id), func.count())
-        .where(
-            col(Query.company_id) == company_id,
-            col(Query.status) == "expired",
-            col(Query.ended_at) >= since,
-        )
-        .group_by(col(Query.queue_id))
-    )
-    return {queue_id: int(count) for queue_id, count in rows.tuples()}

@@ -19,6 +19,9 @@ log = logging.getLogger("connectnow.ws")
 HUB_KEY = "ws_hub"
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
+COMPANY_DELETED = "company.deleted"
+"""The router's event for a deleted company: every local socket of the company hears it."""
+
 
 class LocalBus:
     """Fan-out inside one process, for a server that runs without a routing engine's bus."""
@@ -46,6 +49,7 @@ class Hub:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.agents: dict[int, set[Connection]] = {}
+        self.agents_by_company: dict[int, set[Connection]] = {}
         self.dashboards: dict[int, set[Connection]] = {}
         self.customers: dict[int, set[Connection]] = {}
         self.customers_by_company: dict[int, set[Connection]] = {}
@@ -88,6 +92,8 @@ class Hub:
         found: set[Connection] = set()
         for company_user_id in event.company_user_ids:
             found |= self.agents.get(company_user_id, set())
+        if event.type == COMPANY_DELETED:
+            found |= self.agents_by_company.get(event.company_id, set())
         # Dashboards and customers show figures and places in line of the whole company, which
         # almost any routing event may change; their views re-read and send only what changed.
         # TODO: with thousands of customers waiting in one company this is one read per

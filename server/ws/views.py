@@ -26,25 +26,40 @@ class View:
         self.connection = connection
         self.read = read
         self._stale = asyncio.Event()
+        self._farewell: tuple[int, str] | None = None
 
     def stale(self) -> None:
         self._stale.set()
 
+    def last_word(self, code: int, reason: str) -> None:
+        """Read once more, send what changed, then close with `code`."""
+        self._farewell = (code, reason)
+        self._stale.set()
+
     async def run(self) -> None:
         while not self.connection.closed:
-            try:
-                await asyncio.wait_for(self._stale.wait(), self.connection.ping_seconds)
-            except TimeoutError:
-                pass  # refresh anyway: time alone moves waits and hourly counts
-            self._stale.clear()
-            try:
-                frames = await self.read()
-            except Exception:
-                log.exception(
-                    "ws.view_failed channel=%s connection=%s",
-                    self.connection.channel,
-                    self.connection.id,
-                )
-                continue
-            for frame_type, data in frames:
+            await self._until_stale()
+            farewell = self._farewell  # asked before this read began, so the read sees why
+            for frame_type, data in await self._read():
                 self.connection.push(frame_type, data)
+            if farewell is not None:
+                self.connection.close_when_sent(*farewell)
+                return
+
+    async def _until_stale(self) -> None:
+        try:
+            await asyncio.wait_for(self._stale.wait(), self.connection.ping_seconds)
+        except TimeoutError:
+            pass  # refresh anyway: time alone moves waits and hourly counts
+        self._stale.clear()
+
+    async def _read(self) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            return await self.read()
+        except Exception:
+            log.exception(
+                "ws.view_failed channel=%s connection=%s",
+                self.connection.channel,
+                self.connection.id,
+            )
+            return []
