@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", help="queries per second, or 'max' (default 200)")
     parser.add_argument("--seconds", type=float, help="seconds of arrivals")
     parser.add_argument("--handling", type=float, help="seconds from answer to done")
-    for name in ("race_agents", "race_rounds", "idle_agents", "erlang_agents", "growth_agents"):
+    for name in ("team_size", "race_agents", "race_rounds", "idle_agents", "erlang_agents",
+                 "growth_agents"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int)
     for name in ("burst_seconds", "bare_seconds", "erlang_handling", "erlang_seconds",
                  "growth_rate", "growth_seconds", "drain_seconds", "offer_wait"):  # fmt: skip

@@ -107,9 +107,13 @@ class Agent:
 @dataclass(frozen=True)
 class Seeded:
     company_id: int
-    queue_id: int
+    queue_ids: list[int]
     idle_queue_id: int
     agents: list[Agent]
+
+    @property
+    def queue_id(self) -> int:
+        return self.queue_ids[0]
 
 
 def _t(model: Any) -> Table:
@@ -122,9 +126,10 @@ def _digest(secret: str) -> str:
 
 
 async def seed(
-    database_url: str, agents: int, *, limit: int = 1, available: bool = True
+    database_url: str, agents: int, *, limit: int = 1, available: bool = True, teams: int = 1
 ) -> Seeded:
-    """A company with one shared queue and `agents` accepted agents at level 1 on it.
+    """A company with `teams` shared queues, each with its own skill, and `agents` accepted
+    agents at level 1, dealt round the queues (agent n on queue n mod `teams`).
 
     Written straight into the tables: signing up thousands of people through REST would spend
     minutes hashing passwords. A second queue needs a skill nobody holds, for measuring query
@@ -146,14 +151,20 @@ async def seed(
                  "query_expiry_time_in_minutes": 0, "idle_timeout_in_minutes": 0,
                  "reminder_interval_in_minutes": 0},
             )  # fmt: skip
-            skill_id = await add(_t(Skill), {"name": "Bench", "company_id": company_id})
+            skill_ids = [
+                await add(_t(Skill), {"name": f"Bench {n}", "company_id": company_id})
+                for n in range(teams)
+            ]
             rare_id = await add(_t(Skill), {"name": "Rare", "company_id": company_id})
-            queue_id = await add(_t(Queue), {"name": "Bench", "company_id": company_id})
+            queue_ids = [
+                await add(_t(Queue), {"name": f"Bench {n}", "company_id": company_id})
+                for n in range(teams)
+            ]
             idle_id = await add(_t(Queue), {"name": "Nobody", "company_id": company_id})
             await conn.execute(
                 insert(_t(QueueSkill)),
-                [{"queue_id": queue_id, "skill_id": skill_id},
-                 {"queue_id": idle_id, "skill_id": rare_id}],
+                [{"queue_id": q, "skill_id": s} for q, s in zip(queue_ids, skill_ids, strict=True)]
+                + [{"queue_id": idle_id, "skill_id": rare_id}],
             )  # fmt: skip
             emails = [f"agent{n}.{tag}@bench.example.com" for n in range(agents)]
             await conn.execute(
@@ -196,7 +207,10 @@ async def seed(
             )  # fmt: skip
             await conn.execute(
                 insert(_t(CompanyUserSkill)),
-                [{"company_user_id": m, "skill_id": skill_id, "level": 1} for m in members],
+                [
+                    {"company_user_id": m, "skill_id": skill_ids[n % teams], "level": 1}
+                    for n, m in enumerate(members)
+                ],
             )
             await conn.execute(
                 insert(_t(CompanyUserState)),
@@ -205,7 +219,7 @@ async def seed(
     finally:
         await engine.dispose()
     team = [Agent(m, s, limit) for m, s in zip(members, secrets_, strict=True)]
-    return Seeded(company_id, queue_id, idle_id, team)
+    return Seeded(company_id, queue_ids, idle_id, team)
 
 
 async def check_guarantees(

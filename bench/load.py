@@ -13,8 +13,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
+
+from bench.rawhttp import RawPool
 
 Counters = dict[str, int]
 
@@ -109,13 +110,9 @@ async def cancel_all(tasks: set[asyncio.Task[None]]) -> None:
     await asyncio.gather(*left, return_exceptions=True)
 
 
-def http_client(base_url: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(30.0),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-        headers={"Accept": "application/json"},
-    )
+def http_client(base_url: str) -> RawPool:
+    """The harness's HTTP client, the same for the server and the baselines it is set beside."""
+    return RawPool(base_url, size=256)
 
 
 async def open_socket(url: str) -> ClientConnection:

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.backing import Agent, Backing, Seeded
 from bench.load import (
     Progress,
@@ -25,7 +23,7 @@ from bench.load import (
     paced,
 )
 from bench.procs import CpuMeter, Server, rss_bytes
-from bench.rawhttp import RawConnection
+from bench.rawhttp import RawConnection, RawPool
 
 SERVER_ENV = {
     "RATE_LIMIT_PER_MINUTE": "100000000",
@@ -128,12 +126,12 @@ class FlowRun:
     waits: list[float] = field(default_factory=list)
     services: list[float] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
-    https: list[httpx.AsyncClient] = field(default_factory=list)
+    https: list[RawPool] = field(default_factory=list)
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: bool = False
 
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> RawPool:
         return self.https[next(self._turn) % len(self.https)]
 
     def spawn(self, coro: Any) -> None:
@@ -141,10 +139,15 @@ class FlowRun:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def _queue_for(self, n: int) -> int:
+        """Queries go round the team queues, so every team sees the same rate."""
+        queue_ids = self.seeded.queue_ids
+        return queue_ids[n % len(queue_ids)]
+
     async def create(self, n: int, queue_id: int | None = None) -> None:
         source = f"bench-{n}"
         body = {"source": source, "email": "customer@bench.example.com", "is_link": False,
-                "name": "Customer", "queue_id": queue_id or self.seeded.queue_id}  # fmt: skip
+                "name": "Customer", "queue_id": queue_id or self._queue_for(n)}  # fmt: skip
         began = time.perf_counter()
         self.sent_at[source] = began
         try:
@@ -343,7 +346,7 @@ async def _race_round(
     seeded: Seeded,
     live: list[Console],
     lines: list[RawConnection],
-    http: httpx.AsyncClient,
+    http: RawPool,
     timings: Timings,
     offer_wait: float,
 ) -> int:

@@ -19,6 +19,7 @@ class Options:
     store: str = "redis"
     processes: int = 1
     agents: int = 1000
+    team_size: int = 20
     rate: float | None = 200.0
     seconds: float = 30.0
     handling: float = 2.0
@@ -87,7 +88,7 @@ async def flow_scenario(options: Options, name: str) -> Report:
     report = Report(name)
     async with Run(options) as run:
         url = run.backing.database_url
-        team = await seed(url, options.agents)
+        team = await seed(url, options.agents, teams=_teams(options, options.agents))
         racers = await seed(url, options.race_agents)
         servers = run.start_servers()
         result = await product.flows(
@@ -109,6 +110,11 @@ async def flow_scenario(options: Options, name: str) -> Report:
         c = await bare.run_broadcast(run.log_dir, options.agents, 10)
     _flow_rows(report, options, result, creation, contest, held, held_race, a, b, c)
     return report
+
+
+def _teams(options: Options, agents: int) -> int:
+    """How many queues `agents` are spread over: one per `team_size` agents (0: one queue)."""
+    return max(1, agents // options.team_size) if options.team_size else 1
 
 
 async def _create_flat_out(team: Any, servers: list[Server], seconds: float) -> dict[str, Any]:
@@ -139,8 +145,9 @@ def _flow_rows(report: Report, o: Options, result: product.FlowResult, creation:
     flows = t.counters.get("flows", 0)
     rate = "max" if o.rate is None else f"{o.rate:g}/s"
     report.notes.append(
-        f"store={o.store} processes={o.processes} agents={o.agents} rate={rate} "
-        f"arrivals={o.seconds:g}s handling={o.handling:g}s"
+        f"store={o.store} processes={o.processes} agents={o.agents} "
+        f"queues={_teams(o, o.agents)} rate={rate} arrivals={o.seconds:g}s "
+        f"handling={o.handling:g}s"
     )
     _latency_rows(report, "create->offer", offer, b["create_to_offer"], "p99 <= 2x bare")
     _latency_rows(report, "create (REST)", summary_ms(t.samples.get("create", [])), a["create"])
@@ -285,7 +292,10 @@ async def growth_scenario(options: Options) -> Report:
     async with Run(options) as run:
         url = run.backing.database_url
         sizes = (1, 4, 16)
-        teams = [await seed(url, options.growth_agents * k) for k in sizes]
+        teams = [
+            await seed(url, n, teams=_teams(options, n))
+            for n in (options.growth_agents * k for k in sizes)
+        ]
         for k, team in zip(sizes, teams, strict=True):
             servers = run.start_servers()
             result = await product.flows(
@@ -309,7 +319,8 @@ async def growth_scenario(options: Options) -> Report:
             report.add(f"x{k} guarantees broken", broken, "", None, "0")
     report.notes.append(
         f"store={options.store} x1 = {options.growth_agents} agents at {options.growth_rate:g}/s, "
-        f"{options.growth_seconds:g}s of arrivals, handling {options.handling:g}s"
+        f"{options.growth_seconds:g}s of arrivals, handling {options.handling:g}s, "
+        f"one queue per {options.team_size or 'all'} agents"
     )
     return report
 

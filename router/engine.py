@@ -75,6 +75,10 @@ class Cached:
     loaded_at: float
 
 
+class RecomputeAbandoned(RuntimeError):
+    """The router stopped before recomputing a change; the database keeps it for a rebuild."""
+
+
 @dataclass
 class Batch:
     """The changes of one company waiting for the same recomputation."""
@@ -96,9 +100,14 @@ class Batch:
         answered_by: int | None,
         touched: Touched | None,
     ) -> None:
-        """Add one change; a change that names nothing makes the whole company be read again."""
+        """Add one change; a change that names nothing makes the whole company be read again.
+
+        The first reason given for a query stands: an offer held before the batch was lost to
+        the first change of the query (answered, then moved by a manager: `answered`).
+        """
         self.causes.append(cause)
-        self.hints.update(hints)
+        for query_id, reason in hints.items():
+            self.hints.setdefault(query_id, reason)
         if answered_by is not None:
             self.answered_by |= {answered_by}
         if self.touched is None or touched is None:
@@ -139,13 +148,14 @@ class RoutingEngine(Router):
         self.presence_grace_seconds = presence_grace_seconds
         self.timer_poll_seconds = timer_poll_seconds
         self.present = presenters or Presenters()
-        self.process_id = uuid.uuid4().hex[:12]
+        self.process_id = _new_process_id()
         self._built = False
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
         self._company_of_user: dict[int, int] = {}
         self._company_of_queue: dict[int, int] = {}
         self._local_connections: dict[str, tuple[int, int]] = {}
+        """Connection id to (company, company user) of each agent websocket held here."""
         self._positions: dict[int, int] = {}
         self._offered_once: set[int] = set()
         self._dashboard_at: dict[int, float] = {}
@@ -222,21 +232,26 @@ class RoutingEngine(Router):
 
     async def _register_local_connections(self) -> None:
         """Record again the websockets this process holds, in a store that lost or swept them."""
-        for key, (company_id, company_user_id) in list(self._local_connections.items()):
-            await self.store.connection_opened(self.process_id, company_id, company_user_id, key)
+        for connection_id, (company_id, company_user_id) in list(self._local_connections.items()):
+            process_id = self.process_id
+            key = f"{process_id}:{connection_id}"
+            await self.store.connection_opened(process_id, company_id, company_user_id, key)
 
     async def _grace_for_the_absent(self) -> int:
         """Start the presence grace of every available company user with no websocket open.
 
         This catches agents whose grace was lost with the store, and, on an embedded server's
         start, agents whose consoles do not come back. A running grace keeps its time.
-        Answers how many were started.
+        After a flush, another live process records its websockets again only at its next
+        beat, at the latest PROCESS_DEAD_SECONDS on, so these graces last at least that long:
+        none runs out for an agent whose console is still open there. Answers how many started.
         """
+        seconds = max(self.presence_grace_seconds, PROCESS_DEAD_SECONDS)
         started = 0
         for company_id, company_user_id in await self._available_members():
             if await self.store.connection_count(company_id, company_user_id) > 0:
                 continue
-            if await self._start_grace(company_id, company_user_id, move=False):
+            if await self._start_grace(company_id, company_user_id, move=False, seconds=seconds):
                 started += 1
         return started
 
@@ -277,13 +292,19 @@ class RoutingEngine(Router):
         """
         batch = self._batches.get(company_id)
         if batch is None:
-            batch = Batch(asyncio.get_running_loop().create_future())
-            self._batches[company_id] = batch
-            task = asyncio.create_task(self._run_batch(company_id, batch))
-            self._batch_tasks.add(task)
-            task.add_done_callback(self._batch_tasks.discard)
+            batch = self._open_batch(company_id)
         batch.join(cause, hints or {}, answered_by, touched)
         await asyncio.shield(batch.done)
+
+    def _open_batch(self, company_id: int) -> Batch:
+        batch = Batch(asyncio.get_running_loop().create_future())
+        self._batches[company_id] = batch
+        task = asyncio.create_task(
+            self._run_batch(company_id, batch), name=f"router-recompute-{company_id}"
+        )
+        self._batch_tasks.add(task)
+        task.add_done_callback(lambda ended: self._close_batch(company_id, batch, ended))
+        return batch
 
     async def _run_batch(self, company_id: int, batch: Batch) -> None:
         lock = self._recompute_locks.setdefault(company_id, asyncio.Lock())
@@ -292,14 +313,23 @@ class RoutingEngine(Router):
                 if self._batches.get(company_id) is batch:
                     del self._batches[company_id]  # from here on, changes join the next one
                 await self._recompute_batch(company_id, batch)
-        except BaseException as error:
-            if not batch.done.done():
-                batch.done.set_exception(error)
-                batch.done.exception()  # retrieved here, raised again in every caller
-            if not isinstance(error, Exception):
-                raise
+        except Exception as error:
+            batch.done.set_exception(error)
+            batch.done.exception()  # retrieved here, raised again in every caller
         else:
             batch.done.set_result(None)
+
+    def _close_batch(self, company_id: int, batch: Batch, task: asyncio.Task[None]) -> None:
+        """End the batch however its task ended, even cancelled before its first step (on
+        stop): no caller waits forever or sees a cancellation that was not its own, and no
+        later change joins a batch that will never run."""
+        self._batch_tasks.discard(task)
+        if self._batches.get(company_id) is batch:
+            del self._batches[company_id]
+        if not batch.done.done():
+            log.warning("router.recompute_abandoned company=%s cause=%s", company_id, batch.cause)
+            batch.done.set_exception(RecomputeAbandoned(f"company {company_id}: {batch.cause}"))
+            batch.done.exception()
 
     async def _recompute_batch(self, company_id: int, batch: Batch) -> None:
         cause = batch.cause
@@ -668,16 +698,25 @@ class RoutingEngine(Router):
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _heartbeat(self) -> None:
-        if await self.store.heartbeat(self.process_id) or not self._local_connections:
+        if await self.store.heartbeat(self.process_id):
             return
-        # The store was flushed, or took this process for dead after a stall and forgot its
-        # websockets: record them again, before the graces that the sweep started run out.
+        # The store was flushed, or took this process for dead after a stall; then a sweep may
+        # be forgetting its websockets by their keys at this very moment, and would forget them
+        # again if recorded under the same keys. So record them under a new process id, before
+        # the graces that the sweep started run out, and forget the old id (which this beat
+        # brought back, so that anything left under it is swept as a dead process's).
+        old = self.process_id
+        self.process_id = _new_process_id()
         log.warning(
-            "router.process_unknown process=%s connections=%d; recording them again",
+            "router.process_unknown process=%s renamed=%s connections=%d; recording them again",
+            old,
             self.process_id,
             len(self._local_connections),
         )
+        await self.store.heartbeat(self.process_id)
         await self._register_local_connections()
+        for company_id, company_user_id in await self.store.forget_process(old):
+            await self._start_grace(company_id, company_user_id, move=False)
 
     async def _sweep_dead_processes(self) -> None:
         """Forget the websockets of processes that stopped beating, and start their graces."""
@@ -783,7 +822,10 @@ class RoutingEngine(Router):
     async def _remind(self, company_id: int, query_id: int) -> None:
         async with self.db.session() as session:
             company = await session.get(Company, company_id)
-        interval = company.reminder_interval_in_minutes if company else 0
+        interval = 0
+        # A deleted company's members lost access: its holder could never mark the query done.
+        if company is not None and company.deleted_at is None:
+            interval = company.reminder_interval_in_minutes
         reminder, next_due = await effects.claim_reminder(
             self.db, query_id, interval, self.clock.now()
         )
@@ -1049,29 +1091,32 @@ class RoutingEngine(Router):
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        key = f"{self.process_id}:{connection_id}"
-        self._local_connections[key] = (company_id, company_user_id)
+        self._local_connections[connection_id] = (company_id, company_user_id)
         metrics.CONNECTED_AGENTS.inc()
-        await self.store.connection_opened(self.process_id, company_id, company_user_id, key)
+        process_id = self.process_id
+        key = f"{process_id}:{connection_id}"
+        await self.store.connection_opened(process_id, company_id, company_user_id, key)
         await self.store.cancel(f"presence:{company_id}:{company_user_id}")
 
     async def agent_disconnected(self, company_user_id: int, connection_id: str) -> None:
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        key = f"{self.process_id}:{connection_id}"
-        if self._local_connections.pop(key, None) is not None:
+        if self._local_connections.pop(connection_id, None) is not None:
             metrics.CONNECTED_AGENTS.dec()
-        left = await self.store.connection_closed(
-            self.process_id, company_id, company_user_id, key
-        )
+        process_id = self.process_id
+        key = f"{process_id}:{connection_id}"
+        left = await self.store.connection_closed(process_id, company_id, company_user_id, key)
         if left == 0:
             await self._start_grace(company_id, company_user_id, move=True)
 
-    async def _start_grace(self, company_id: int, company_user_id: int, *, move: bool) -> bool:
+    async def _start_grace(
+        self, company_id: int, company_user_id: int, *, move: bool, seconds: float | None = None
+    ) -> bool:
         """Set the presence timer; `move` restarts a running grace, else it keeps its time."""
         name = f"presence:{company_id}:{company_user_id}"
-        due = self.clock.now() + timedelta(seconds=self.presence_grace_seconds)
+        wait = self.presence_grace_seconds if seconds is None else seconds
+        due = self.clock.now() + timedelta(seconds=wait)
         if move:
             await self.store.schedule(name, due)
             return True
@@ -1084,6 +1129,10 @@ class RoutingEngine(Router):
                 due.isoformat(),
             )
         return started
+
+
+def _new_process_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def _users(*company_user_ids: int) -> Touched:

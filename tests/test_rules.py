@@ -91,6 +91,47 @@ def companies(draw: st.DrawFn) -> rules.Snapshot:
     return rules.Snapshot(1, queues, agents, tuple(waiting))
 
 
+@st.composite
+def many_level_companies(draw: st.DrawFn) -> rules.Snapshot:
+    """What `companies` cannot make: levels far above 4 under short priority delays, waits on
+    a level's exact boundary, a query entered after `NOW` (another process's clock), queries
+    created at the same instant, personal queues that carry skills and owners that are not
+    ready, and agents eligible on many queues for few slots."""
+    agent_ids = list(range(1, draw(st.integers(1, 10)) + 1))
+    skills = [1, 2, 3, 4]
+    agents = {
+        agent_id: rules.AgentInfo(
+            id=agent_id,
+            accepted=draw(st.integers(0, 6)) > 0,
+            is_active=draw(st.integers(0, 6)) > 0,
+            is_available=draw(st.integers(0, 2)) > 0,
+            ongoing=draw(st.integers(0, 5)),
+            max_ongoing=draw(st.integers(1, 5)),
+            can_pick=draw(st.booleans()),
+            skills=draw(st.dictionaries(st.sampled_from(skills), st.integers(1, 12))),
+        )
+        for agent_id in agent_ids
+    }
+    queues = {}
+    for queue_id in range(10, 10 + draw(st.integers(1, 6))):
+        personal = draw(st.integers(0, 2)) == 0
+        queues[queue_id] = rules.QueueInfo(
+            id=queue_id,
+            priority_delay=draw(st.sampled_from([None, 0, 1, 2, 5, 7, 30])),
+            owner_id=draw(st.sampled_from([*agent_ids, 99])) if personal else None,
+            skill_ids=frozenset(draw(st.sets(st.sampled_from(skills), max_size=2))),
+            is_active=draw(st.integers(0, 6)) > 0,
+        )
+    moments = st.sampled_from([NOW - timedelta(seconds=n) for n in (0, 1, 5, 7, 14, 35, 60)])
+    waiting = []
+    for query_id in range(100, 100 + draw(st.integers(0, 14))):
+        created = draw(moments)
+        entered = draw(st.one_of(moments, st.just(NOW + timedelta(seconds=3))))
+        queue_id = draw(st.sampled_from([*queues, 77]))
+        waiting.append(rules.WaitingQuery(query_id, queue_id, created, entered))
+    return rules.Snapshot(1, queues, agents, tuple(waiting))
+
+
 @settings(max_examples=400, deadline=None)
 @given(companies())
 def test_offers_are_the_plain_reading_of_the_rules(snapshot: rules.Snapshot) -> None:
@@ -98,6 +139,19 @@ def test_offers_are_the_plain_reading_of_the_rules(snapshot: rules.Snapshot) -> 
 
     assert decision.offers == plain_offers(snapshot, NOW)
     assert decision.next_unlock == plain_next_unlock(snapshot, NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(many_level_companies())
+def test_offers_of_companies_with_many_levels_are_the_plain_reading(
+    snapshot: rules.Snapshot,
+) -> None:
+    decision = rules.desired_offers(snapshot, NOW)
+    again = rules.desired_offers(snapshot, NOW)
+
+    assert decision.offers == plain_offers(snapshot, NOW)
+    assert decision.next_unlock == plain_next_unlock(snapshot, NOW)
+    assert again == decision
 
 
 def test_a_thousand_agents_without_pick_share_the_oldest_query() -> None:
