@@ -35,7 +35,7 @@ from router.clock import Clock
 from router.events import Event
 from router.figures import hourly_counts, queue_figures
 from router.present import Presenters
-from router.store import CompanyState, Offers, Store
+from router.store import CompanyState, Offers, Store, commit_of
 
 log = logging.getLogger("connectnow.router")
 
@@ -68,11 +68,16 @@ class Touched:
 
 @dataclass(frozen=True)
 class Cached:
-    """The snapshot behind the store's offers at `version`, and when it was last read whole."""
+    """What this process committed at `version`: the snapshot behind it, the offers and
+    ready company users it wrote, and when the snapshot was last read whole. While the store
+    stays at that version, the next recomputation starts from here instead of reading it all.
+    """
 
     version: int
     snapshot: rules.Snapshot
     loaded_at: float
+    state: CompanyState
+    ready: frozenset[int]
 
 
 class RecomputeAbandoned(RuntimeError):
@@ -354,7 +359,13 @@ class RoutingEngine(Router):
         answered_by: frozenset[int],
         touched: Touched | None,
     ) -> tuple[rules.Snapshot, Change] | None:
-        before = await self.store.load(company_id)
+        known = self._snapshots.get(company_id)
+        version = await self.store.version(company_id)
+        if known is not None and known.version == version:
+            before = CompanyState(known.state.offers, known.state.offered_since, version)
+        else:
+            known = None
+            before = await self.store.load(company_id)
         cached = self._cached(company_id, before.version, touched)
         snapshot = await self._read(company_id, cached, touched)
         now = self.clock.now()
@@ -377,10 +388,15 @@ class RoutingEngine(Router):
         if unchanged:
             # Nothing another process could miss: the version stays, so do caches.
             return snapshot, Change()
+        previous = None if known is None else (known.snapshot, set(known.ready))
         self._snapshots.pop(company_id, None)
-        if not await self.store.commit(company_id, after, snapshot, ready):
+        if not await self.store.commit(
+            company_id, commit_of(before, after, snapshot, ready, previous)
+        ):
             return None
-        self._snapshots[company_id] = Cached(before.version + 1, snapshot, loaded_at)
+        self._snapshots[company_id] = Cached(
+            before.version + 1, snapshot, loaded_at, after, frozenset(ready)
+        )
         change = await self._diff(snapshot, before.offers, decision.offers, hints)
         await self._schedule_company(snapshot, decision, before, since, every=cached is None)
         return snapshot, change
@@ -477,10 +493,12 @@ class RoutingEngine(Router):
         """Set the company's timer, and the idle timers of everyone (or of whoever changed)."""
         company_id = snapshot.company_id
         due = [moment for moment in (decision.next_unlock, rules.next_expiry(snapshot)) if moment]
+        timers: dict[str, datetime] = {}
+        cancelled: list[str] = []
         if due:
-            await self.store.schedule(f"company:{company_id}", min(due))
+            timers[f"company:{company_id}"] = min(due)
         else:
-            await self.store.cancel(f"company:{company_id}")
+            cancelled.append(f"company:{company_id}")
         idle = timedelta(minutes=snapshot.idle_minutes)
         for user in set(before.offers) | set(decision.offers):
             same = (user in before.offers) == (user in decision.offers)
@@ -488,9 +506,10 @@ class RoutingEngine(Router):
                 continue
             name = f"idle:{company_id}:{user}"
             if user in decision.offers and snapshot.idle_minutes:
-                await self.store.schedule(name, since[user] + idle)
+                timers[name] = since[user] + idle
             else:
-                await self.store.cancel(name)
+                cancelled.append(name)
+        await self.store.set_timers(timers, cancelled)
 
     # Telling
 

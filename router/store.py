@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from router.rules import Snapshot
+from router.rules import Snapshot, WaitingQuery
 
 Offers = dict[int, dict[int, tuple[int, int]]]
 """Company user id → query id → (queue id, level)."""
@@ -30,6 +30,62 @@ class CompanyState:
     version: int = 0
 
 
+@dataclass
+class Commit:
+    """What one recomputation changes in the store, sent as a difference.
+
+    A company of a thousand agents changes a few of them per event; writing only those keeps
+    a commit's cost with the change, not with the company. `full` replaces everything, for a
+    writer that does not know what the store held before.
+    """
+
+    version: int
+    offers: Offers = field(default_factory=dict)
+    offers_removed: set[int] = field(default_factory=set)
+    since: dict[int, datetime] = field(default_factory=dict)
+    since_removed: set[int] = field(default_factory=set)
+    waiting_added: list[WaitingQuery] = field(default_factory=list)
+    waiting_removed: set[int] = field(default_factory=set)
+    ready_added: set[int] = field(default_factory=set)
+    ready_removed: set[int] = field(default_factory=set)
+    full: bool = False
+
+
+def commit_of(
+    before: CompanyState,
+    after: CompanyState,
+    snapshot: Snapshot,
+    ready: set[int],
+    previous: tuple[Snapshot, set[int]] | None,
+) -> Commit:
+    """The difference from `before` (and the `previous` inputs, when known) to `after`."""
+    change = Commit(before.version, full=previous is None)
+    old_offers: Offers = {} if change.full else before.offers
+    old_since = {} if change.full else before.offered_since
+    change.offers = {
+        user: offers
+        for user, offers in after.offers.items()
+        if offers and old_offers.get(user) != offers
+    }
+    change.offers_removed = {user for user in old_offers if not after.offers.get(user)}
+    change.since = {
+        user: moment
+        for user, moment in after.offered_since.items()
+        if old_since.get(user) != moment
+    }
+    change.since_removed = set(old_since) - set(after.offered_since)
+    old_waiting = {} if previous is None else {query.id: query for query in previous[0].waiting}
+    now_waiting = {query.id: query for query in snapshot.waiting}
+    change.waiting_added = [
+        query for query_id, query in now_waiting.items() if old_waiting.get(query_id) != query
+    ]
+    change.waiting_removed = set(old_waiting) - set(now_waiting)
+    old_ready = set() if previous is None else previous[1]
+    change.ready_added = ready - old_ready
+    change.ready_removed = old_ready - ready
+    return change
+
+
 class Store(ABC):
     @abstractmethod
     def locked(self, company_id: int) -> AbstractAsyncContextManager[None]:
@@ -39,10 +95,12 @@ class Store(ABC):
     async def load(self, company_id: int) -> CompanyState: ...
 
     @abstractmethod
-    async def commit(
-        self, company_id: int, state: CompanyState, snapshot: Snapshot, ready: set[int]
-    ) -> bool:
-        """Write offers and inputs if the version is still `state.version`; False otherwise."""
+    async def version(self, company_id: int) -> int:
+        """The version of the company's offers, bumped by every commit."""
+
+    @abstractmethod
+    async def commit(self, company_id: int, change: Commit) -> bool:
+        """Apply the change if the version is still `change.version`; False otherwise."""
 
     @abstractmethod
     async def offers_of(
@@ -59,6 +117,10 @@ class Store(ABC):
 
     @abstractmethod
     async def cancel(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def set_timers(self, due: dict[str, datetime], cancelled: list[str]) -> None:
+        """Set (or move) many timers and cancel others in one step."""
 
     @abstractmethod
     async def pop_due(self, now: datetime, limit: int = 100) -> list[str]:

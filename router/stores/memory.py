@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
-from router.rules import Snapshot
-from router.store import CompanyState, Store
+from router.store import Commit, CompanyState, Store
 
 
 class MemoryStore(Store):
@@ -43,21 +42,31 @@ class MemoryStore(Store):
             state.version,
         )
 
-    async def commit(
-        self, company_id: int, state: CompanyState, snapshot: Snapshot, ready: set[int]
-    ) -> bool:
+    async def version(self, company_id: int) -> int:
+        return self._states.get(company_id, CompanyState()).version
+
+    async def commit(self, company_id: int, change: Commit) -> bool:
         current = self._states.get(company_id, CompanyState())
-        if current.version != state.version:
+        if current.version != change.version:
             return False
-        self._states[company_id] = CompanyState(
-            {user: dict(offers) for user, offers in state.offers.items() if offers},
-            dict(state.offered_since),
-            state.version + 1,
+        offers = {} if change.full else dict(current.offers)
+        since = {} if change.full else dict(current.offered_since)
+        for user in change.offers_removed:
+            offers.pop(user, None)
+        offers.update({user: dict(held) for user, held in change.offers.items()})
+        for user in change.since_removed:
+            since.pop(user, None)
+        since.update(change.since)
+        self._states[company_id] = CompanyState(offers, since, change.version + 1)
+        waiting = {} if change.full else self._waiting.setdefault(company_id, {})
+        for query_id in change.waiting_removed:
+            waiting.pop(query_id, None)
+        waiting.update(
+            {query.id: (query.queue_id, query.created_at) for query in change.waiting_added}
         )
-        self._waiting[company_id] = {
-            query.id: (query.queue_id, query.created_at) for query in snapshot.waiting
-        }
-        self._ready[company_id] = set(ready)
+        self._waiting[company_id] = waiting
+        ready = set() if change.full else self._ready.setdefault(company_id, set())
+        self._ready[company_id] = (ready - change.ready_removed) | change.ready_added
         return True
 
     async def offers_of(self, company_id: int, company_user_id: int) -> dict[int, tuple[int, int]]:
@@ -77,6 +86,11 @@ class MemoryStore(Store):
 
     async def cancel(self, name: str) -> None:
         self._timers.pop(name, None)
+
+    async def set_timers(self, due: dict[str, datetime], cancelled: list[str]) -> None:
+        for name in cancelled:
+            self._timers.pop(name, None)
+        self._timers.update(due)
 
     async def pop_due(self, now: datetime, limit: int = 100) -> list[str]:
         due = sorted((when, name) for name, when in self._timers.items() if when <= now)

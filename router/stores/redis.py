@@ -20,8 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from router import keys
-from router.rules import Snapshot
-from router.store import CompanyState, Store
+from router.store import Commit, CompanyState, Store
 
 log = logging.getLogger("connectnow.router")
 
@@ -32,14 +31,21 @@ COMMIT_OFFERS = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return -1 end
 local data = cjson.decode(ARGV[2])
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+if data.full then redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]) end
+for _, user in ipairs(data.offers_removed) do redis.call('HDEL', KEYS[2], user) end
 for user, offers in pairs(data.offers) do redis.call('HSET', KEYS[2], user, offers) end
+for _, user in ipairs(data.since_removed) do redis.call('HDEL', KEYS[3], user) end
 for user, since in pairs(data.since) do redis.call('HSET', KEYS[3], user, since) end
-for _, row in ipairs(data.waiting) do
+for _, query in ipairs(data.waiting_removed) do
+  redis.call('ZREM', KEYS[4], query)
+  redis.call('HDEL', KEYS[5], query)
+end
+for _, row in ipairs(data.waiting_added) do
   redis.call('ZADD', KEYS[4], row[2], row[1])
   redis.call('HSET', KEYS[5], row[1], row[3])
 end
-for _, user in ipairs(data.ready) do redis.call('SADD', KEYS[6], user) end
+for _, user in ipairs(data.ready_removed) do redis.call('SREM', KEYS[6], user) end
+for _, user in ipairs(data.ready_added) do redis.call('SADD', KEYS[6], user) end
 return redis.call('INCR', KEYS[1])
 """
 
@@ -146,21 +152,23 @@ class RedisStore(Store):
             version=int(version or 0),
         )
 
-    async def commit(
-        self, company_id: int, state: CompanyState, snapshot: Snapshot, ready: set[int]
-    ) -> bool:
+    async def version(self, company_id: int) -> int:
+        return int(await self.redis.get(keys.version_int(self.prefix, company_id)) or 0)
+
+    async def commit(self, company_id: int, change: Commit) -> bool:
         data = {
-            "offers": {
-                str(user): _encode_offers(offers)
-                for user, offers in state.offers.items()
-                if offers
-            },
-            "since": {str(user): str(to_ms(since)) for user, since in state.offered_since.items()},
-            "waiting": [
+            "full": change.full,
+            "offers": {str(user): _encode_offers(held) for user, held in change.offers.items()},
+            "offers_removed": [str(user) for user in sorted(change.offers_removed)],
+            "since": {str(user): str(to_ms(moment)) for user, moment in change.since.items()},
+            "since_removed": [str(user) for user in sorted(change.since_removed)],
+            "waiting_added": [
                 [str(query.id), str(to_ms(query.created_at)), str(query.queue_id)]
-                for query in snapshot.waiting
+                for query in change.waiting_added
             ],
-            "ready": [str(user) for user in sorted(ready)],
+            "waiting_removed": [str(query_id) for query_id in sorted(change.waiting_removed)],
+            "ready_added": [str(user) for user in sorted(change.ready_added)],
+            "ready_removed": [str(user) for user in sorted(change.ready_removed)],
         }
         p, c = self.prefix, company_id
         result = await self._commit(
@@ -172,7 +180,7 @@ class RedisStore(Store):
                 keys.waiting_queue_hash(p, c),
                 keys.ready_set(p, c),
             ],
-            args=[state.version, json.dumps(data)],
+            args=[change.version, json.dumps(data)],
         )
         return int(result) >= 0
 
@@ -191,6 +199,15 @@ class RedisStore(Store):
 
     async def cancel(self, name: str) -> None:
         await self.redis.zrem(keys.timers_due_ms_zset(self.prefix), name)
+
+    async def set_timers(self, due: dict[str, datetime], cancelled: list[str]) -> None:
+        key = keys.timers_due_ms_zset(self.prefix)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if cancelled:
+                pipe.zrem(key, *cancelled)
+            if due:
+                pipe.zadd(key, {name: to_ms(moment) for name, moment in due.items()})
+            await pipe.execute()
 
     async def pop_due(self, now: datetime, limit: int = 100) -> list[str]:
         claimed = await self._pop_due(
