@@ -8,7 +8,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio import Redis
@@ -20,6 +19,7 @@ from router.events import Event
 log = logging.getLogger("connectnow.router")
 
 QUEUE_SIZE = 10_000
+SENT_MEMORY = 10_000
 
 
 class MemoryBus:
@@ -78,8 +78,16 @@ async def stop_tasks(tasks: list[asyncio.Task[None]], within: float = 5.0) -> No
 
 
 def encode(event: Event) -> str:
-    fields = asdict(event)
-    fields["company_user_ids"] = list(event.company_user_ids)
+    fields = {
+        "type": event.type,
+        "company_id": event.company_id,
+        "data": event.data,
+        "company_user_ids": list(event.company_user_ids),
+        "query_id": event.query_id,
+        "customer": event.customer,
+        "dashboard": event.dashboard,
+        "meta": event.meta,
+    }
     return json.dumps(fields, default=str)
 
 
@@ -112,6 +120,8 @@ class RedisBus(MemoryBus):
         self.client_name = f"connectnow-bus-{uuid.uuid4().hex[:12]}"
         self.reconnects = 0
         self._stopping = False
+        self._sent: dict[bytes, Event] = {}
+        """This process's own events by their encoding, until they come back from Redis."""
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="router-bus-reader")
@@ -123,12 +133,22 @@ class RedisBus(MemoryBus):
             await stop_tasks([self._reader])
 
     async def publish(self, event: Event) -> None:
+        raw = encode(event).encode()
+        if len(self._sent) >= SENT_MEMORY:
+            self._sent.clear()  # lost on a broken subscription: decoded again, never wrong
+        self._sent[raw] = event
         try:
-            await self.redis.publish(self.channel, encode(event))
+            await self.redis.publish(self.channel, raw)
         except (RedisError, OSError) as exc:
+            self._sent.pop(raw, None)
             # Delivered locally at least; other processes resynchronise on reconnect.
             log.warning("router.publish_failed type=%s error=%s", event.type, exc)
             self.deliver(event)
+
+    def _event_of(self, raw: bytes) -> Event:
+        """Decode an event read back, unless this process sent it and still holds it."""
+        sent = self._sent.pop(raw, None)
+        return sent if sent is not None else decode(raw)
 
     async def _read_forever(self) -> None:
         delay = 0.1
@@ -165,6 +185,6 @@ class RedisBus(MemoryBus):
             while not self._stopping:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
-                    self.deliver(decode(message["data"]))
+                    self.deliver(self._event_of(message["data"]))
         finally:
             await pubsub.aclose()

@@ -1,0 +1,54 @@
+"""Events cross processes through Redis unchanged, whoever reads them back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from router.bus import RedisBus, decode, encode
+from router.events import Event
+from router.stores.redis import connect
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.anyio
+
+EVENT = Event(
+    "query.offered",
+    3,
+    {"query": {"id": 9, "name": "Ana"}, "level": 2},
+    (4, 5),
+    query_id=9,
+    customer=True,
+    dashboard=True,
+    meta={"cause": "query_opened"},
+)
+
+
+def test_every_field_survives_encoding() -> None:
+    assert decode(encode(EVENT)) == EVENT
+
+
+async def test_a_process_hears_its_own_events_and_others_alike(redis_prefix: str) -> None:
+    channel = f"{redis_prefix}:bus:{uuid.uuid4().hex[:6]}"
+    mine, theirs = connect(REDIS_URL), connect(REDIS_URL)
+    sender, listener = RedisBus(mine, channel), RedisBus(theirs, channel)
+    await sender.start()
+    await listener.start()
+    try:
+        async with sender.subscribe() as own, listener.subscribe() as other:
+            await sender.publish(EVENT)
+            await sender.publish(EVENT)
+
+            for queue in (own, own, other, other):
+                assert await _next(queue) == EVENT
+    finally:
+        await sender.stop()
+        await listener.stop()
+        await mine.aclose()
+        await theirs.aclose()
+
+
+async def _next(queue: asyncio.Queue[Event]) -> Event:
+    return await asyncio.wait_for(queue.get(), 5)
