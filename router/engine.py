@@ -953,11 +953,9 @@ class RoutingEngine(Router):
         if queue is not None:
             await self.recompute(queue.company_id, cause="queue_changed")
 
-    async def query_opened(self, query_id: int) -> None:
-        company_id = await self._company_of_query(query_id)
-        if company_id is not None:
-            touched = Touched(query_ids=frozenset({query_id}))
-            await self.recompute(company_id, cause="query_opened", touched=touched)
+    async def query_opened(self, query_id: int, company_id: int) -> None:
+        touched = Touched(query_ids=frozenset({query_id}))
+        await self.recompute(company_id, cause="query_opened", touched=touched)
 
     async def may_answer(self, query_id: int, company_user_id: int) -> str | None:
         company_id = await self.company_of_user(company_user_id)
@@ -971,11 +969,9 @@ class RoutingEngine(Router):
             return "This query was already answered on all the queues it waited on."
         return "This query was not offered to you."
 
-    async def query_answered(self, query_id: int, company_user_id: int) -> None:
-        query = await self._query(query_id)
-        if query is None:
-            return
-        company_id = query.company_id
+    async def query_answered(self, query: Query, company_user_id: int) -> None:
+        assert query.id is not None
+        query_id, company_id = query.id, query.company_id
         metrics.ANSWERS.inc()
         await self.recompute(
             company_id,
@@ -1015,10 +1011,9 @@ class RoutingEngine(Router):
         due = answered + timedelta(minutes=company.reminder_interval_in_minutes)
         await self.store.schedule(f"remind:{company_id}:{query.id}", due)
 
-    async def query_done(self, query_id: int, company_user_id: int) -> None:
-        query = await self._query(query_id)
-        if query is None:
-            return
+    async def query_done(self, query: Query, company_user_id: int) -> None:
+        assert query.id is not None
+        query_id = query.id
         await self.store.cancel(f"remind:{query.company_id}:{query_id}")
         await self.bus.publish(
             Event(

@@ -3,8 +3,10 @@
 Each step is one transaction of SQLAlchemy Core statements. The decisive checks are
 conditional updates (`... WHERE status = 'waiting'`, `... WHERE ongoing_count < max`), so
 whatever the number of processes, a query has at most one holder and no company user holds
-more than its limit. A step the rules refuse raises `Refused` and changes nothing. Nothing
-here knows HTTP: the REST layer, the router and the benchmarks all call these.
+more than its limit. A step the rules refuse raises `Refused` and changes nothing. Steps
+return the query as their own statement stored it (`RETURNING`), so that neither the REST
+layer nor the router reads it again. Nothing here knows HTTP: the REST layer, the router and
+the benchmarks all call these.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Row, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -56,8 +58,13 @@ class NewQuery:
     customer_token_hash: str
 
 
-async def open_query(db: Database, new: NewQuery, *, now: datetime) -> int:
-    """Store a waiting query and its first stay on its queue; returns the query id."""
+def _stored(row: Row[Any]) -> Query:
+    """The query as a `RETURNING` of all its columns gave it back."""
+    return Query(**row._mapping)
+
+
+async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
+    """Store a waiting query and its first stay on its queue; returns the stored query."""
     async with db.connect() as conn:
         inserted = await conn.execute(
             insert(_queries)
@@ -74,33 +81,25 @@ async def open_query(db: Database, new: NewQuery, *, now: datetime) -> int:
                 created_at=now,
                 updated_at=now,
             )
-            .returning(_queries.c.id)
+            .returning(*_queries.c)
         )
-        query_id = int(inserted.scalar_one())
+        query = _stored(inserted.one())
         await conn.execute(
-            insert(_query_queues).values(query_id=query_id, queue_id=new.queue_id, entered_at=now)
+            insert(_query_queues).values(query_id=query.id, queue_id=new.queue_id, entered_at=now)
         )
-    return query_id
+    return query
 
 
-async def answer_refusal(db: Database, query_id: int, company_user_id: int) -> str | None:
+async def answer_refusal(db: Database, query: Query, company_user_id: int) -> str | None:
     """Why the company user may not answer the query now, or None if it may try.
 
-    A read without locks: it gives the precise reason for the usual refusals, while
-    `answer` decides the races atomically.
+    `query` is as the caller just read it. Reads without locks: they give the precise reason
+    for the usual refusals, while `answer` decides the races atomically.
     """
+    if query.status != "waiting":
+        return NOT_WAITING.get(query.status, ALREADY_ANSWERED)
+
     async with db.engine.connect() as conn:
-        query = (
-            await conn.execute(
-                select(col(Query.status), col(Query.queue_id), col(Query.company_id)).where(
-                    col(Query.id) == query_id
-                )
-            )
-        ).first()
-        if query is None:
-            return "This query does not exist."
-        if query.status != "waiting":
-            return NOT_WAITING.get(query.status, ALREADY_ANSWERED)
         member = (
             await conn.execute(
                 select(_company_users, col(CompanyUserState.is_available))
@@ -154,7 +153,7 @@ async def _skill_refusal(conn: AsyncConnection, queue_id: int, company_user_id: 
     return None
 
 
-async def answer(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> None:
+async def answer(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:
     """Make the company user the holder of a waiting query, if it has a free slot.
 
     Both conditional updates must hit one row, in this order (query, then company user,
@@ -170,8 +169,10 @@ async def answer(db: Database, query_id: int, company_user_id: int, *, now: date
                 answered_at=now,
                 updated_at=now,
             )
+            .returning(*_queries.c)
         )
-        if taken.rowcount != 1:
+        answered = taken.one_or_none()
+        if answered is None:
             raise Refused(ALREADY_ANSWERED)
         claimed = await conn.execute(
             update(_company_users)
@@ -193,9 +194,10 @@ async def answer(db: Database, query_id: int, company_user_id: int, *, now: date
                 query_id=query_id, company_user_id=company_user_id, answered_at=now
             )
         )
+    return _stored(answered)
 
 
-async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> None:
+async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:
     """Finish an ongoing query its holder marks done, and free the holder's slot."""
     async with db.connect() as conn:
         finished = await conn.execute(
@@ -206,12 +208,15 @@ async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: d
                 _queries.c.holder_company_user_id == company_user_id,
             )
             .values(status="done", done_at=now, ended_at=now, updated_at=now)
+            .returning(*_queries.c)
         )
-        if finished.rowcount != 1:
+        done = finished.one_or_none()
+        if done is None:
             raise Refused(
                 "Only the company user that last answered this ongoing query may do that."
             )
         await _free_slot(conn, query_id, company_user_id, now, done=True)
+    return _stored(done)
 
 
 async def _free_slot(

@@ -27,7 +27,11 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            ),
             mailer=Mailer(settings.smtp_url, settings.mail_from),
             limiter=RateLimiter(
                 settings.rate_limit_per_minute, settings.public_rate_limit_per_minute

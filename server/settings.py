@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from models.db import MAX_OVERFLOW, POOL_SIZE
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -44,6 +46,8 @@ class Settings:
     database_url: str = field(
         default_factory=lambda: _str("DATABASE_URL", "sqlite+aiosqlite:///./connectnow.db")
     )
+    db_pool_size: int = field(default_factory=lambda: _int("DB_POOL_SIZE", POOL_SIZE))
+    db_max_overflow: int = field(default_factory=lambda: _int("DB_MAX_OVERFLOW", MAX_OVERFLOW))
     redis_url: str = field(default_factory=lambda: _str("REDIS_URL", ""))
     redis_prefix: str = field(default_factory=lambda: _str("REDIS_PREFIX", "cn"))
     smtp_url: str = field(default_factory=lambda: _str("SMTP_URL", ""))

@@ -45,7 +45,7 @@ async def test_open_query_answers_201_with_a_token_and_waits(client: Client) -> 
     assert body["company_id"] == place.company_id
     assert len(body["customer_token"]) > 20
     assert TIMESTAMP.match(body["created_at"])
-    assert hooks.named("query_opened") == [(body["id"],)]
+    assert hooks.named("query_opened") == [(body["id"], place.company_id)]
     stays = await client.get(f"/api/queries/{body['id']}/queues", place.manager)
     assert stays.status_code == 200
     (entry,) = stays.json()

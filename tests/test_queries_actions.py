@@ -31,7 +31,7 @@ async def test_answer_makes_the_caller_the_holder(client: Client) -> None:
     assert answered.json()["status"] == "ongoing"
     assert answered.json()["holder_company_user_id"] == ana.id
     assert (await member_row(client, ana.id)).ongoing_count == 1
-    assert hooks.named("query_answered") == [(opened["id"], ana.id)]
+    assert [(q.id, m) for q, m in hooks.named("query_answered")] == [(opened["id"], ana.id)]
     (entry,) = (await client.get(f"/api/queries/{opened['id']}/queues", ana.person)).json()
     assert entry["answered_by"] == ana.id
     assert entry["left_at"] is not None
@@ -166,7 +166,7 @@ async def test_only_the_holder_marks_done_and_frees_its_slot(client: Client) -> 
     assert by_holder.json()["done_at"] is not None
     assert again.status_code == 403
     assert (await member_row(client, ana.id)).ongoing_count == 0
-    assert hooks.named("query_done") == [(opened["id"], ana.id)]
+    assert [(q.id, m) for q, m in hooks.named("query_done")] == [(opened["id"], ana.id)]
 
 
 async def test_holder_transfers_and_the_query_keeps_its_place(client: Client) -> None:

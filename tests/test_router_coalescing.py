@@ -94,8 +94,8 @@ async def test_answered_then_transferred_together_withdraws_as_answered(world: W
 
     async with world.events() as events:
         async with _recomputing(world, company):
-            await query_actions.answer(world.db, query, answerer, now=now)
-            answered = asyncio.create_task(world.router.query_answered(query, answerer))
+            stored = await query_actions.answer(world.db, query, answerer, now=now)
+            answered = asyncio.create_task(world.router.query_answered(stored, answerer))
             await _joined(world, company, 1)
             await query_actions.transfer(
                 world.db, query, there, status="ongoing", holder=answerer, now=now

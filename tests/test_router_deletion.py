@@ -38,9 +38,9 @@ async def test_a_query_answered_as_its_company_is_deleted_is_never_reminded(
     gone = await world.company(reminder_interval_in_minutes=1)
     gone_agent = await world.agent(gone)
     answered = await world.open(gone, await world.queue(gone))
-    await query_actions.answer(world.db, answered, gone_agent, now=world.clock.now())
+    stored = await query_actions.answer(world.db, answered, gone_agent, now=world.clock.now())
     await _delete(world, gone)  # between the answer's commit and its hook
-    await world.router.query_answered(answered, gone_agent)
+    await world.router.query_answered(stored, gone_agent)
     world.clock.advance(1)
     live = await world.company(reminder_interval_in_minutes=1)
     live_agent = await world.agent(live)

@@ -188,7 +188,7 @@ async def test_timer_set_by_another_router_still_fires(world: World) -> None:
     agent = await world.agent(company)
     gone = routing.build(world.services)
     query = await world.open(company, queue)
-    await gone.query_opened(query)
+    await gone.query_opened(query, company)
     await gone.store.close()
     async with world.events() as events:
         world.clock.advance(61)

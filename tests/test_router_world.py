@@ -232,9 +232,10 @@ class World:
             surname=None,
             customer_token_hash=f"{next(_numbers):064d}",
         )
-        query_id = await query_actions.open_query(self.db, new, now=self.clock.now())
-        await self.router.query_opened(query_id)
-        return query_id
+        query = await query_actions.open_query(self.db, new, now=self.clock.now())
+        assert query.id is not None
+        await self.router.query_opened(query.id, company_id)
+        return query.id
 
     async def answer(self, query_id: int, company_user_id: int) -> str | None:
         """None when the answer went through, else why the router or the database refused."""
@@ -242,15 +243,19 @@ class World:
         if refusal is not None:
             return str(refusal)
         try:
-            await query_actions.answer(self.db, query_id, company_user_id, now=self.clock.now())
+            answered = await query_actions.answer(
+                self.db, query_id, company_user_id, now=self.clock.now()
+            )
         except query_actions.Refused as exc:
             return str(exc)
-        await self.router.query_answered(query_id, company_user_id)
+        await self.router.query_answered(answered, company_user_id)
         return None
 
     async def done(self, query_id: int, company_user_id: int) -> None:
-        await query_actions.mark_done(self.db, query_id, company_user_id, now=self.clock.now())
-        await self.router.query_done(query_id, company_user_id)
+        done = await query_actions.mark_done(
+            self.db, query_id, company_user_id, now=self.clock.now()
+        )
+        await self.router.query_done(done, company_user_id)
 
     async def transfer(
         self, query_id: int, queue_id: int, *, status: str, holder: int | None

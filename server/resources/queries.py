@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.base import format_timestamp
@@ -22,8 +23,10 @@ from server.conventions import (
     Relation,
     Resource,
     Scope,
+    expand,
     list_response,
     one_response,
+    parse_expansion,
     path_id,
     register,
 )
@@ -225,21 +228,30 @@ async def reload(ctx: Ctx, query_id: int) -> dict[str, Any]:
         return await one_response(ctx, QUERIES, query, session)
 
 
-async def _open_queue(ctx: Ctx, queue_id: int) -> Queue:
-    """A queue customers may open queries on; anything else is a 422 on queue_id."""
+async def respond(ctx: Ctx, query: Query) -> dict[str, Any]:
+    """The body `reload` gives, from a query already in hand: it reads only what `with` and
+    `withCount` ask for."""
+    expansion = parse_expansion(ctx, QUERIES)
+    if not expansion.tree and not expansion.counts:
+        return public(query)
     async with ctx.services.db.session() as session:
-        row = (
-            await session.execute(
-                select(Queue)
-                .join(Company, col(Company.id) == col(Queue.company_id))
-                .where(
-                    col(Queue.id) == queue_id,
-                    col(Queue.deleted_at).is_(None),
-                    col(Queue.is_active).is_(True),
-                    col(Company.deleted_at).is_(None),
-                )
+        return (await expand(session, QUERIES, [query], expansion))[0]
+
+
+async def _open_queue(session: AsyncSession, queue_id: int) -> Queue:
+    """A queue customers may open queries on; anything else is a 422 on queue_id."""
+    row = (
+        await session.execute(
+            select(Queue)
+            .join(Company, col(Company.id) == col(Queue.company_id))
+            .where(
+                col(Queue.id) == queue_id,
+                col(Queue.deleted_at).is_(None),
+                col(Queue.is_active).is_(True),
+                col(Company.deleted_at).is_(None),
             )
-        ).scalar_one_or_none()
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise invalid("queue_id", "The queue_id field must name an active queue.")
     assert isinstance(row, Queue)
@@ -268,11 +280,11 @@ def _check_password(queue: Queue, password: str | None) -> None:
 )
 async def create(ctx: Ctx) -> dict[str, Any]:
     body: QueryCreate = ctx.body
-    queue = await _open_queue(ctx, body.queue_id)
-    _check_password(queue, body.password)
     now = ctx.services.clock.now()
     async with ctx.services.db.session() as session:
+        queue = await _open_queue(session, body.queue_id)
         status = await hours.queue_status(session, queue, now)
+    _check_password(queue, body.password)
     if not status.is_open:
         raise Forbidden(
             "This queue is closed now; open the query when it opens.",
@@ -290,12 +302,10 @@ async def create(ctx: Ctx) -> dict[str, Any]:
         surname=body.surname,
         customer_token_hash=auth.digest(secret),
     )
-    query_id = await query_actions.open_query(ctx.services.db, new, now=now)
-    log.info("query.opened query=%s queue=%s company=%s", query_id, queue.id, queue.company_id)
-    await ctx.services.hooks.query_opened(query_id)
-    async with ctx.services.db.session() as session:
-        stored = await session.get(Query, query_id)
-    assert stored is not None
+    stored = await query_actions.open_query(ctx.services.db, new, now=now)
+    assert stored.id is not None
+    log.info("query.opened query=%s queue=%s company=%s", stored.id, queue.id, queue.company_id)
+    await ctx.services.hooks.query_opened(stored.id, stored.company_id)
     return {**public(stored), "customer_token": secret}
 
 
@@ -378,22 +388,26 @@ async def answer(ctx: Ctx) -> dict[str, Any]:
     assert query.id is not None
     body: AnswerIn = ctx.body
     member_id = await _acting_member(ctx, query.company_id, body.company_user_id)
-    reason = await query_actions.answer_refusal(ctx.services.db, query.id, member_id)
+    answered = await _take(ctx, query, member_id)
+    log.info("query.answered query=%s company_user=%s", query.id, member_id)
+    await ctx.services.hooks.query_answered(answered, member_id)
+    return await respond(ctx, answered)
+
+
+async def _take(ctx: Ctx, query: Query, member_id: int) -> Query:
+    """The query as answered by the company user, else 403 with the first reason why not."""
+    assert query.id is not None
+    reason = await query_actions.answer_refusal(ctx.services.db, query, member_id)
     if reason is None:
-        withheld = await ctx.services.hooks.may_answer(query.id, member_id)
-        if withheld is not None:
-            reason = withheld  # the router's own words say why
-    if reason is None:
-        try:
-            now = ctx.services.clock.now()
-            await query_actions.answer(ctx.services.db, query.id, member_id, now=now)
-        except query_actions.Refused as exc:
-            reason = str(exc)
+        reason = await ctx.services.hooks.may_answer(query.id, member_id)  # the router's words
     if reason is not None:
         raise Forbidden(reason)
-    log.info("query.answered query=%s company_user=%s", query.id, member_id)
-    await ctx.services.hooks.query_answered(query.id, member_id)
-    return await reload(ctx, query.id)
+
+    now = ctx.services.clock.now()
+    try:
+        return await query_actions.answer(ctx.services.db, query.id, member_id, now=now)
+    except query_actions.Refused as exc:
+        raise Forbidden(str(exc)) from exc
 
 
 @api.route(
@@ -410,12 +424,12 @@ async def mark_as_done(ctx: Ctx) -> dict[str, Any]:
     member_id = await _acting_member(ctx, query.company_id, None)
     try:
         now = ctx.services.clock.now()
-        await query_actions.mark_done(ctx.services.db, query.id, member_id, now=now)
+        done = await query_actions.mark_done(ctx.services.db, query.id, member_id, now=now)
     except query_actions.Refused as exc:
         raise Forbidden(str(exc)) from exc
     log.info("query.done query=%s company_user=%s", query.id, member_id)
-    await ctx.services.hooks.query_done(query.id, member_id)
-    return await reload(ctx, query.id)
+    await ctx.services.hooks.query_done(done, member_id)
+    return await respond(ctx, done)
 
 
 async def _target_queue(ctx: Ctx, company_id: int, queue_id: int) -> Queue:

@@ -1,0 +1,114 @@
+"""The contact-center hot path stays within a budget of database statements per request.
+
+Every statement is a round trip to the database, and so is the start and the end of each
+transaction; both are counted for one request, with whatever it makes the router do. Work of
+timers and other requests running meanwhile is not counted.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.helpers import Client
+from tests.test_queries_setup import Agent, Desk, agent, desk, open_query
+
+pytestmark = pytest.mark.anyio
+
+_counting: contextvars.ContextVar[Trips | None] = contextvars.ContextVar(
+    "round_trips", default=None
+)
+
+
+@dataclass
+class Trips:
+    """What one request asked of the database: statements, and transactions (checkouts)."""
+
+    statements: int = 0
+    transactions: int = 0
+
+
+@contextmanager
+def counted(client: Client) -> Iterator[Trips]:
+    """Count the statements and pool checkouts of the code run inside this block's context."""
+    engine = client.services.db.engine.sync_engine
+    trips = Trips()
+
+    def on_statement(*_args: Any) -> None:
+        if _counting.get() is trips:
+            trips.statements += 1
+
+    def on_checkout(*_args: Any) -> None:
+        if _counting.get() is trips:
+            trips.transactions += 1
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine.pool, "checkout", on_checkout)
+    token = _counting.set(trips)
+    try:
+        yield trips
+    finally:
+        _counting.reset(token)
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine.pool, "checkout", on_checkout)
+
+
+async def _warm(client: Client) -> tuple[Desk, Agent]:
+    """A desk with an agent whose token was used once, so no request below touches it."""
+    place = await desk(client)
+    ana = await agent(client, place.company_id)
+    first = await open_query(client, place.queue_id)
+    path = f"/api/queries/{first['id']}"
+    assert (await client.post(f"{path}/answer", ana.person)).status_code == 200
+    assert (await client.post(f"{path}/mark-as-done", ana.person)).status_code == 200
+    return place, ana
+
+
+async def test_opening_a_query_takes_at_most_8_statements_in_4_transactions(
+    client: Client,
+) -> None:
+    place, _ = await _warm(client)
+    payload = {"source": "https://example.com", "email": "kim@example.com", "name": "Kim"}
+
+    with counted(client) as trips:
+        created = await client.post("/api/queries", json={**payload, "queue_id": place.queue_id})
+
+    assert created.status_code == 201, created.text
+    assert trips.statements <= 8, trips
+    assert trips.transactions <= 4, trips
+
+
+async def test_answering_a_query_takes_at_most_17_statements_in_9_transactions(
+    client: Client,
+) -> None:
+    place, ana = await _warm(client)
+    opened = await open_query(client, place.queue_id)
+
+    with counted(client) as trips:
+        answered = await client.post(f"/api/queries/{opened['id']}/answer", ana.person)
+
+    assert answered.status_code == 200, answered.text
+    assert trips.statements <= 17, trips
+    assert trips.transactions <= 9, trips
+
+
+async def test_marking_a_query_done_takes_at_most_10_statements_in_5_transactions(
+    client: Client,
+) -> None:
+    place, ana = await _warm(client)
+    opened = await open_query(client, place.queue_id)
+    path = f"/api/queries/{opened['id']}"
+    assert (await client.post(f"{path}/answer", ana.person)).status_code == 200
+
+    with counted(client) as trips:
+        done = await client.post(f"{path}/mark-as-done", ana.person)
+
+    assert done.status_code == 200, done.text
+    assert trips.statements <= 10, trips
+    assert trips.transactions <= 5, trips
