@@ -1003,12 +1003,19 @@ class RoutingEngine(Router):
         await self._schedule_reminder(company_id, query)
 
     async def _schedule_reminder(self, company_id: int, query: Query) -> None:
-        async with self.db.session() as session:
-            company = await session.get(Company, company_id)
-        if company is None or not company.reminder_interval_in_minutes or query.id is None:
+        """Remind the holder after the company's interval, as the answer's recomputation read
+        it (a change of the interval reschedules every ongoing query's reminder)."""
+        cached = self._snapshots.get(company_id)
+        if cached is not None:
+            minutes = cached.snapshot.reminder_minutes
+        else:
+            async with self.db.session() as session:
+                company = await session.get(Company, company_id)
+            minutes = company.reminder_interval_in_minutes if company else 0
+        if not minutes or query.id is None:
             return
         answered = query.answered_at or self.clock.now()
-        due = answered + timedelta(minutes=company.reminder_interval_in_minutes)
+        due = answered + timedelta(minutes=minutes)
         await self.store.schedule(f"remind:{company_id}:{query.id}", due)
 
     async def query_done(self, query: Query, company_user_id: int) -> None:

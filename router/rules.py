@@ -61,6 +61,7 @@ class Snapshot:
     waiting: tuple[WaitingQuery, ...]
     expiry_minutes: int = 0
     idle_minutes: int = 0
+    reminder_minutes: int = 0
 
 
 @dataclass(frozen=True)

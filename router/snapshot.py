@@ -41,6 +41,7 @@ async def load(session: AsyncSession, company_id: int) -> Snapshot:
         waiting,
         expiry_minutes=company.query_expiry_time_in_minutes,
         idle_minutes=company.idle_timeout_in_minutes,
+        reminder_minutes=company.reminder_interval_in_minutes,
     )
 
 
