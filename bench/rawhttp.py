@@ -22,6 +22,7 @@ class RawConnection:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = time.monotonic()
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -72,6 +73,9 @@ class RawConnection:
                 await self.writer.wait_closed()
             except OSError:
                 pass
+
+
+KEEP_ALIVE_SECONDS = 4.0
 
 
 class RawResponse:
@@ -148,12 +152,19 @@ class RawPool:
                 self._open.discard(connection)
                 await connection.close()
                 raise
+            connection.last_used = time.monotonic()
             self._idle.put_nowait(connection)
         return RawResponse(status, reply)
 
     async def _connection(self) -> RawConnection:
-        if not self._idle.empty():
-            return self._idle.get_nowait()
+        """An idle connection the server has not timed out yet (uvicorn closes idle keep-alive
+        connections after 5 s), else a new one."""
+        while not self._idle.empty():
+            idle = self._idle.get_nowait()
+            if time.monotonic() - idle.last_used < KEEP_ALIVE_SECONDS:
+                return idle
+            self._open.discard(idle)
+            await idle.close()
         connection = RawConnection(self.host, self.port)
         await connection.open()
         self._open.add(connection)

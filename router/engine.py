@@ -8,14 +8,17 @@ difference as `query.offered` and `query.withdrawn` events. Timers live in the s
 whichever process claims one first fires it, and every effect of a timer is a conditional
 update in the database. Each process also heartbeats in the store, so that the websockets of
 one that died unannounced are swept by another, which starts the presence grace they hold off.
+
+The engine holds the lifecycle, the recomputation and the timers; it hands batching of changes
+to `router.batch`, websockets and heartbeats to `router.presence`, and the telling of what
+changed to `router.announcer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -23,27 +26,28 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from models.companies import Company
-from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
+from models.company_users import CompanyUser
 from models.db import Database
 from models.queries import Query, QueryNote
 from models.queues import Queue
 from router import effects, metrics, rules
 from router import snapshot as snapshots
+from router.announcer import Announcer, Change
 from router.base import Router
+from router.batch import Batch, Batches, RecomputeAbandoned, Touched
 from router.bus import MemoryBus, RedisBus, stop_tasks
 from router.clock import Clock
 from router.events import Event
-from router.figures import hourly_counts, queue_figures
+from router.presence import Presence
 from router.present import Presenters
 from router.store import CompanyState, Offers, Store, commit_of
 
 log = logging.getLogger("connectnow.router")
 
-DASHBOARD_EVERY_SECONDS = 1.0
+__all__ = ["MailSender", "RecomputeAbandoned", "RoutingEngine", "Touched"]
+
 SENTINEL_CHECK_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
-PROCESS_DEAD_SECONDS = 10.0
-"""A process silent this long is dead: its websockets are forgotten, its agents' grace runs."""
 SWEEP_SECONDS = 3.0
 FULL_RELOAD_SECONDS = 5.0
 GONE_REASONS = {
@@ -59,14 +63,6 @@ class MailSender(Protocol):
 
 
 @dataclass(frozen=True)
-class Touched:
-    """The queries and company users one change is about; the rest of the company stands."""
-
-    query_ids: frozenset[int] = frozenset()
-    company_user_ids: frozenset[int] = frozenset()
-
-
-@dataclass(frozen=True)
 class Cached:
     """What this process committed at `version`: the snapshot behind it, the offers and
     ready company users it wrote, and when the snapshot was last read whole. While the store
@@ -78,58 +74,6 @@ class Cached:
     loaded_at: float
     state: CompanyState
     ready: frozenset[int]
-
-
-class RecomputeAbandoned(RuntimeError):
-    """The router stopped before recomputing a change; the database keeps it for a rebuild."""
-
-
-@dataclass
-class Batch:
-    """The changes of one company waiting for the same recomputation."""
-
-    done: asyncio.Future[None]
-    causes: list[str] = field(default_factory=list)
-    hints: dict[int, str] = field(default_factory=dict)
-    answered_by: frozenset[int] = frozenset()
-    touched: Touched | None = Touched()
-
-    @property
-    def cause(self) -> str:
-        return "+".join(dict.fromkeys(self.causes))
-
-    def join(
-        self,
-        cause: str,
-        hints: dict[int, str],
-        answered_by: int | None,
-        touched: Touched | None,
-    ) -> None:
-        """Add one change; a change that names nothing makes the whole company be read again.
-
-        The first reason given for a query stands: an offer held before the batch was lost to
-        the first change of the query (answered, then moved by a manager: `answered`).
-        """
-        self.causes.append(cause)
-        for query_id, reason in hints.items():
-            self.hints.setdefault(query_id, reason)
-        if answered_by is not None:
-            self.answered_by |= {answered_by}
-        if self.touched is None or touched is None:
-            self.touched = None
-        else:
-            self.touched = Touched(
-                self.touched.query_ids | touched.query_ids,
-                self.touched.company_user_ids | touched.company_user_ids,
-            )
-
-
-@dataclass
-class Change:
-    """What one recomputation changed, ready to be told."""
-
-    offered: list[tuple[int, int, int, int]] = field(default_factory=list)
-    withdrawn: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class RoutingEngine(Router):
@@ -150,25 +94,31 @@ class RoutingEngine(Router):
         self.bus = bus
         self.clock = clock
         self.mailer = mailer
-        self.presence_grace_seconds = presence_grace_seconds
         self.timer_poll_seconds = timer_poll_seconds
         self.present = presenters or Presenters()
-        self.process_id = _new_process_id()
+        self.presence = Presence(db, store, clock, grace_seconds=presence_grace_seconds)
+        self.announcer = Announcer(db, bus, clock, self.present, self._snapshot_of)
         self._built = False
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
         self._company_of_user: dict[int, int] = {}
         self._company_of_queue: dict[int, int] = {}
-        self._local_connections: dict[str, tuple[int, int]] = {}
-        """Connection id to (company, company user) of each agent websocket held here."""
-        self._positions: dict[int, int] = {}
-        self._offered_once: set[int] = set()
-        self._dashboard_at: dict[int, float] = {}
-        self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
         self._snapshots: dict[int, Cached] = {}
-        self._batches: dict[int, Batch] = {}
-        self._batch_tasks: set[asyncio.Task[None]] = set()
-        self._recompute_locks: dict[int, asyncio.Lock] = {}
+        self._batches = Batches(self._recompute_batch)
+
+    @property
+    def process_id(self) -> str:
+        """This process in the store; it changes when the store forgot it (see Presence)."""
+        return self.presence.process_id
+
+    @property
+    def presence_grace_seconds(self) -> float:
+        """How long an agent with no websocket open stays available; Presence keeps it."""
+        return self.presence.grace_seconds
+
+    @presence_grace_seconds.setter
+    def presence_grace_seconds(self, seconds: float) -> None:
+        self.presence.grace_seconds = seconds
 
     # Lifecycle
 
@@ -183,7 +133,7 @@ class RoutingEngine(Router):
 
     async def stop(self) -> None:
         self._stopping = True
-        pending = (*self._dashboard_pending.values(), *self._batch_tasks)
+        pending = (*self.announcer.pending(), *self._batches.tasks)
         tasks = [task for task in (self._poller, *pending) if task]
         await stop_tasks(tasks)
         if isinstance(self.bus, RedisBus):
@@ -213,14 +163,14 @@ class RoutingEngine(Router):
                     )
                 ).tuples()
             )
-        await self._register_local_connections()
+        await self.presence.register_local_connections()
         for company_id in company_ids:
             assert company_id is not None
             await self._expire_overdue(company_id)
             await self.recompute(company_id, cause="rebuild")
         for query_id, owner_id in ongoing:
             await self.store.schedule(f"remind:{owner_id}:{query_id}", self.clock.now())
-        graces = await self._grace_for_the_absent()
+        graces = await self.presence.grace_for_the_absent()
         await self.store.mark_built()
         self._built = True
         log.info(
@@ -234,48 +184,6 @@ class RoutingEngine(Router):
         """After Redis came back: rebuild if it lost its state, else refresh every company."""
         log.info("router.resync process=%s", self.process_id)
         await self.rebuild()
-
-    async def _register_local_connections(self) -> None:
-        """Record again the websockets this process holds, in a store that lost or swept them."""
-        for connection_id, (company_id, company_user_id) in list(self._local_connections.items()):
-            process_id = self.process_id
-            key = f"{process_id}:{connection_id}"
-            await self.store.connection_opened(process_id, company_id, company_user_id, key)
-
-    async def _grace_for_the_absent(self) -> int:
-        """Start the presence grace of every available company user with no websocket open.
-
-        This catches agents whose grace was lost with the store, and, on an embedded server's
-        start, agents whose consoles do not come back. A running grace keeps its time.
-        After a flush, another live process records its websockets again only at its next
-        beat, at the latest PROCESS_DEAD_SECONDS on, so these graces last at least that long:
-        none runs out for an agent whose console is still open there. Answers how many started.
-        """
-        seconds = max(self.presence_grace_seconds, PROCESS_DEAD_SECONDS)
-        started = 0
-        for company_id, company_user_id in await self._available_members():
-            if await self.store.connection_count(company_id, company_user_id) > 0:
-                continue
-            if await self._start_grace(company_id, company_user_id, move=False, seconds=seconds):
-                started += 1
-        return started
-
-    async def _available_members(self) -> list[tuple[int, int]]:
-        """(company, company user) of every available member of a live company."""
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(col(CompanyUser.company_id), col(CompanyUser.id))
-                .join(
-                    CompanyUserState, col(CompanyUserState.company_user_id) == col(CompanyUser.id)
-                )
-                .join(Company, col(Company.id) == col(CompanyUser.company_id))
-                .where(
-                    col(CompanyUserState.is_available).is_(True),
-                    col(CompanyUser.removed_at).is_(None),
-                    col(Company.deleted_at).is_(None),
-                )
-            )
-            return [(company, member) for company, member in rows.tuples() if member is not None]
 
     # The recomputation
 
@@ -295,46 +203,7 @@ class RoutingEngine(Router):
         grows with the company, not with the number of changes. Each caller returns once a
         recomputation that began after its change has been told.
         """
-        batch = self._batches.get(company_id)
-        if batch is None:
-            batch = self._open_batch(company_id)
-        batch.join(cause, hints or {}, answered_by, touched)
-        await asyncio.shield(batch.done)
-
-    def _open_batch(self, company_id: int) -> Batch:
-        batch = Batch(asyncio.get_running_loop().create_future())
-        self._batches[company_id] = batch
-        task = asyncio.create_task(
-            self._run_batch(company_id, batch), name=f"router-recompute-{company_id}"
-        )
-        self._batch_tasks.add(task)
-        task.add_done_callback(lambda ended: self._close_batch(company_id, batch, ended))
-        return batch
-
-    async def _run_batch(self, company_id: int, batch: Batch) -> None:
-        lock = self._recompute_locks.setdefault(company_id, asyncio.Lock())
-        try:
-            async with lock:
-                if self._batches.get(company_id) is batch:
-                    del self._batches[company_id]  # from here on, changes join the next one
-                await self._recompute_batch(company_id, batch)
-        except Exception as error:
-            batch.done.set_exception(error)
-            batch.done.exception()  # retrieved here, raised again in every caller
-        else:
-            batch.done.set_result(None)
-
-    def _close_batch(self, company_id: int, batch: Batch, task: asyncio.Task[None]) -> None:
-        """End the batch however its task ended, even cancelled before its first step (on
-        stop): no caller waits forever or sees a cancellation that was not its own, and no
-        later change joins a batch that will never run."""
-        self._batch_tasks.discard(task)
-        if self._batches.get(company_id) is batch:
-            del self._batches[company_id]
-        if not batch.done.done():
-            log.warning("router.recompute_abandoned company=%s cause=%s", company_id, batch.cause)
-            batch.done.set_exception(RecomputeAbandoned(f"company {company_id}: {batch.cause}"))
-            batch.done.exception()
+        await self._batches.add(company_id, cause, hints or {}, answered_by, touched)
 
     async def _recompute_batch(self, company_id: int, batch: Batch) -> None:
         cause = batch.cause
@@ -345,12 +214,12 @@ class RoutingEngine(Router):
                 )
                 if outcome is not None:
                     snapshot, change = outcome
-                    await self._tell(snapshot, change, cause)
+                    await self.announcer.tell(snapshot, change, cause)
                     break
             else:
                 log.warning("router.recompute_conflict company=%s cause=%s", company_id, cause)
                 return
-        await self._after(snapshot)
+        await self.announcer.after(snapshot)
 
     async def _recompute_once(
         self,
@@ -511,167 +380,14 @@ class RoutingEngine(Router):
                 cancelled.append(name)
         await self.store.set_timers(timers, cancelled)
 
-    # Telling
-
-    async def _tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
-        company_id = snapshot.company_id
-        for user, query_id, reason in change.withdrawn:
-            metrics.WITHDRAWALS.labels(reason=reason).inc()
-            log.info(
-                "router.withdrawn company=%s query=%s company_user=%s reason=%s cause=%s",
-                company_id,
-                query_id,
-                user,
-                reason,
-                cause,
-            )
-            await self.bus.publish(
-                Event(
-                    "query.withdrawn",
-                    company_id,
-                    {"query_id": query_id, "reason": reason},
-                    company_user_ids=(user,),
-                    query_id=query_id,
-                )
-            )
-        if change.offered:
-            await self._tell_offers(snapshot, change.offered, cause)
-
-    async def _tell_offers(
-        self, snapshot: rules.Snapshot, offered: list[tuple[int, int, int, int]], cause: str
-    ) -> None:
-        """One `query.offered` event per query and level, to everyone offered it so."""
-        company_id = snapshot.company_id
-        queries, queues = await self._rows({query for _, query, _, _ in offered})
-        now = self.clock.now()
-        audiences: dict[tuple[int, int, int], list[int]] = {}
-        for user, query_id, queue_id, level in offered:
-            query, queue = queries.get(query_id), queues.get(queue_id)
-            if query is None or queue is None:
-                continue
-            metrics.OFFERS.inc()
-            if query_id not in self._offered_once:
-                self._remember_offered(query_id)
-                latency = (now - query.created_at).total_seconds()
-                metrics.OFFER_LATENCY.observe(max(0.0, latency))
-            log.info(
-                "router.offered company=%s query=%s queue=%s company_user=%s level=%s cause=%s",
-                company_id,
-                query_id,
-                queue_id,
-                user,
-                level,
-                cause,
-            )
-            audiences.setdefault((query_id, queue_id, level), []).append(user)
-        # Oldest query first, as each company user's own offers are ordered.
-        for query_id, queue_id, level in sorted(
-            audiences, key=lambda key: (queries[key[0]].created_at, key[0], key[2])
-        ):
-            payload = {
-                "query": self.present.query(queries[query_id]),
-                "queue": self.present.queue(queues[queue_id]),
-                "level": level,
-            }
-            users = tuple(audiences[query_id, queue_id, level])
-            await self.bus.publish(
-                Event("query.offered", company_id, payload, users, query_id=query_id)
-            )
-
-    def _remember_offered(self, query_id: int) -> None:
-        if len(self._offered_once) > 100_000:
-            self._offered_once.clear()
-        self._offered_once.add(query_id)
-
-    async def _rows(self, query_ids: set[int]) -> tuple[dict[int, Query], dict[int, Queue]]:
-        async with self.db.session() as session:
-            queries = {
-                query.id: query
-                for query in (
-                    await session.execute(select(Query).where(col(Query.id).in_(query_ids)))
-                ).scalars()
-                if query.id is not None
-            }
-            queue_ids = {query.queue_id for query in queries.values()}
-            queues = {
-                queue.id: queue
-                for queue in (
-                    await session.execute(select(Queue).where(col(Queue.id).in_(queue_ids)))
-                ).scalars()
-                if queue.id is not None
-            }
-        return queries, queues
-
-    async def _after(self, snapshot: rules.Snapshot) -> None:
-        """Customer places in line, and the dashboard figures (throttled)."""
-        await self._tell_positions(snapshot)
-        self._dashboard_soon(snapshot.company_id)
-
-    async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
-        ready = [agent for agent in snapshot.agents.values() if rules.is_ready(agent)]
-        places = rules.positions(snapshot)
-        helpers_of: dict[int, int] = {}
-        for query in snapshot.waiting:
-            place = places[query.id]
-            if self._positions.get(query.id) == place:
-                continue
-            self._positions[query.id] = place
-            if query.queue_id not in helpers_of:
-                queue = snapshot.queues.get(query.queue_id)
-                helpers_of[query.queue_id] = sum(
-                    1 for agent in ready if queue and rules.level_for(agent, queue)
-                )
-            helpers = helpers_of[query.queue_id]
-            # TODO: estimate from the queue's recent answer times instead of a fixed pace.
-            estimate = int(place * 120 / max(1, helpers))
-            await self.bus.publish(
-                Event(
-                    "position",
-                    snapshot.company_id,
-                    {"position": place, "estimated_wait_seconds": estimate},
-                    query_id=query.id,
-                    customer=True,
-                )
-            )
-
-    def _dashboard_soon(self, company_id: int) -> None:
-        if company_id in self._dashboard_pending:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._dashboard_at.get(company_id, 0.0) + DASHBOARD_EVERY_SECONDS - loop.time()
-        task = asyncio.create_task(self._dashboard_later(company_id, max(0.0, wait)))
-        self._dashboard_pending[company_id] = task
-
-    async def _dashboard_later(self, company_id: int, wait: float) -> None:
-        try:
-            await asyncio.sleep(wait)
-            self._dashboard_at[company_id] = asyncio.get_running_loop().time()
-            figures = await self.figures(company_id)
-            await self.bus.publish(
-                Event("queues.figures", company_id, {"queues": figures}, dashboard=True)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("router.dashboard_failed company=%s", company_id)
-        finally:
-            self._dashboard_pending.pop(company_id, None)
+    def _snapshot_of(self, company_id: int) -> rules.Snapshot | None:
+        """The snapshot behind this process's last commit of the company, if it holds one."""
+        cached = self._snapshots.get(company_id)
+        return None if cached is None else cached.snapshot
 
     async def figures(self, company_id: int) -> list[dict[str, Any]]:
-        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts.
-
-        Right after a recomputation this process holds the company's snapshot, so only the
-        hourly counts are read.
-        """
-        now = self.clock.now()
-        cached = self._snapshots.get(company_id)
-        async with self.db.session() as session:
-            if cached is None:
-                snapshot = await snapshots.load(session, company_id)
-            else:
-                snapshot = cached.snapshot
-            answered, expired = await hourly_counts(session, company_id, now)
-        return queue_figures(snapshot, now, answered, expired)
+        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts."""
+        return await self.announcer.figures(company_id)
 
     # Timers
 
@@ -703,53 +419,18 @@ class RoutingEngine(Router):
                 await self.rebuild()
         if now - last["sweep"] >= SWEEP_SECONDS:
             last["sweep"] = now
-            await self._sweep_dead_processes()
+            await self.presence.sweep_dead_processes()
 
     async def _beat_forever(self) -> None:
         """Beat beside the poller, so that a long rebuild or timer never makes it look dead."""
         while not self._stopping:
             try:
-                await self._heartbeat()
+                await self.presence.heartbeat()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("router.heartbeat_failed process=%s error=%s", self.process_id, exc)
             await asyncio.sleep(HEARTBEAT_SECONDS)
-
-    async def _heartbeat(self) -> None:
-        if await self.store.heartbeat(self.process_id):
-            return
-        # The store was flushed, or took this process for dead after a stall; then a sweep may
-        # be forgetting its websockets by their keys at this very moment, and would forget them
-        # again if recorded under the same keys. So record them under a new process id, before
-        # the graces that the sweep started run out, and forget the old id (which this beat
-        # brought back, so that anything left under it is swept as a dead process's).
-        old = self.process_id
-        self.process_id = _new_process_id()
-        log.warning(
-            "router.process_unknown process=%s renamed=%s connections=%d; recording them again",
-            old,
-            self.process_id,
-            len(self._local_connections),
-        )
-        await self.store.heartbeat(self.process_id)
-        await self._register_local_connections()
-        for company_id, company_user_id in await self.store.forget_process(old):
-            await self._start_grace(company_id, company_user_id, move=False)
-
-    async def _sweep_dead_processes(self) -> None:
-        """Forget the websockets of processes that stopped beating, and start their graces."""
-        dead = await self.store.claim_dead_processes(self.process_id, PROCESS_DEAD_SECONDS)
-        for process_id in dead:
-            emptied = await self.store.forget_process(process_id)
-            log.warning(
-                "router.process_dead process=%s swept_by=%s company_users_left=%d",
-                process_id,
-                self.process_id,
-                len(emptied),
-            )
-            for company_id, company_user_id in emptied:
-                await self._start_grace(company_id, company_user_id, move=False)
 
     async def run_due_timers(self) -> int:
         """Fire every timer due by the router's clock; answers how many fired."""
@@ -834,7 +515,7 @@ class RoutingEngine(Router):
             company_user_id,
             reason,
         )
-        await self._tell_state(company_id, company_user_id, reason)
+        await self.announcer.tell_state(company_id, company_user_id, reason)
         await self.recompute(company_id, cause=reason, touched=_users(company_user_id))
         return True
 
@@ -923,29 +604,8 @@ class RoutingEngine(Router):
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        await self._tell_state(company_id, company_user_id, None)
+        await self.announcer.tell_state(company_id, company_user_id, None)
         await self.recompute(company_id, cause="state_changed", touched=_users(company_user_id))
-
-    async def _tell_state(self, company_id: int, company_user_id: int, reason: str | None) -> None:
-        async with self.db.session() as session:
-            state = (
-                await session.execute(
-                    select(CompanyUserState).where(
-                        col(CompanyUserState.company_user_id) == company_user_id
-                    )
-                )
-            ).scalar_one_or_none()
-            if reason is None:
-                reason = await session.scalar(
-                    select(col(CompanyUserStateChange.reason))
-                    .where(col(CompanyUserStateChange.company_user_id) == company_user_id)
-                    .order_by(col(CompanyUserStateChange.id).desc())
-                    .limit(1)
-                )
-        if state is None:
-            return
-        data: dict[str, Any] = {"state": self.present.state(state), "reason": reason or "manual"}
-        await self.bus.publish(Event("state.changed", company_id, data, (company_user_id,)))
 
     async def queue_changed(self, queue_id: int) -> None:
         async with self.db.session() as session:
@@ -999,7 +659,7 @@ class RoutingEngine(Router):
                 customer=True,
             )
         )
-        self._positions.pop(query_id, None)
+        self.announcer.forget_position(query_id)
         await self._schedule_reminder(company_id, query)
 
     async def _schedule_reminder(self, company_id: int, query: Query) -> None:
@@ -1057,7 +717,7 @@ class RoutingEngine(Router):
                     query_id=query_id,
                 )
             )
-        self._positions.pop(query_id, None)
+        self.announcer.forget_position(query_id)
         await self.recompute(
             query.company_id,
             cause="transferred",
@@ -1068,7 +728,7 @@ class RoutingEngine(Router):
     async def query_cancelled(self, query_id: int) -> None:
         company_id = await self._company_of_query(query_id)
         if company_id is not None:
-            self._positions.pop(query_id, None)
+            self.announcer.forget_position(query_id)
             await self.recompute(company_id, cause="cancelled", hints={query_id: "cancelled"})
 
     async def note_added(self, query_id: int, note_id: int) -> None:
@@ -1095,7 +755,7 @@ class RoutingEngine(Router):
         offers = await self.store.offers_of(company_id, company_user_id)
         if not offers:
             return []
-        queries, queues = await self._rows(set(offers))
+        queries, queues = await self.announcer.rows(set(offers))
         found = []
         for query_id, (queue_id, level) in offers.items():
             query, queue = queries.get(query_id), queues.get(queue_id)
@@ -1112,48 +772,13 @@ class RoutingEngine(Router):
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        self._local_connections[connection_id] = (company_id, company_user_id)
-        metrics.CONNECTED_AGENTS.inc()
-        process_id = self.process_id
-        key = f"{process_id}:{connection_id}"
-        await self.store.connection_opened(process_id, company_id, company_user_id, key)
-        await self.store.cancel(f"presence:{company_id}:{company_user_id}")
+        await self.presence.connected(company_id, company_user_id, connection_id)
 
     async def agent_disconnected(self, company_user_id: int, connection_id: str) -> None:
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        if self._local_connections.pop(connection_id, None) is not None:
-            metrics.CONNECTED_AGENTS.dec()
-        process_id = self.process_id
-        key = f"{process_id}:{connection_id}"
-        left = await self.store.connection_closed(process_id, company_id, company_user_id, key)
-        if left == 0:
-            await self._start_grace(company_id, company_user_id, move=True)
-
-    async def _start_grace(
-        self, company_id: int, company_user_id: int, *, move: bool, seconds: float | None = None
-    ) -> bool:
-        """Set the presence timer; `move` restarts a running grace, else it keeps its time."""
-        name = f"presence:{company_id}:{company_user_id}"
-        wait = self.presence_grace_seconds if seconds is None else seconds
-        due = self.clock.now() + timedelta(seconds=wait)
-        if move:
-            await self.store.schedule(name, due)
-            return True
-        started = await self.store.schedule_if_absent(name, due)
-        if started:
-            log.info(
-                "router.presence_grace company=%s company_user=%s due=%s",
-                company_id,
-                company_user_id,
-                due.isoformat(),
-            )
-        return started
-
-
-def _new_process_id() -> str:
-    return uuid.uuid4().hex[:12]
+        await self.presence.disconnected(company_id, company_user_id, connection_id)
 
 
 def _users(*company_user_ids: int) -> Touched:

@@ -71,79 +71,105 @@ async def refresh(
 
 
 async def _queues(session: AsyncSession, company_id: int) -> dict[int, QueueInfo]:
-    rows = (
-        await session.execute(
-            select(Queue).where(
-                col(Queue.company_id) == company_id, col(Queue.deleted_at).is_(None)
-            )
-        )
-    ).scalars()
-    queues = {queue.id: queue for queue in rows if queue.id is not None}
+    # Columns, not ORM objects: a company of a thousand agents has a thousand personal queues.
+    rows = await session.execute(
+        select(
+            col(Queue.id),
+            col(Queue.priority_delay),
+            col(Queue.company_user_id),
+            col(Queue.is_active),
+        ).where(col(Queue.company_id) == company_id, col(Queue.deleted_at).is_(None))
+    )
+    queues = {row[0]: row for row in rows.tuples() if row[0] is not None}
     skills: dict[int, set[int]] = {queue_id: set() for queue_id in queues}
     links = await session.execute(
-        select(col(QueueSkill.queue_id), col(QueueSkill.skill_id)).where(
-            col(QueueSkill.queue_id).in_(list(queues))
-        )
+        select(col(QueueSkill.queue_id), col(QueueSkill.skill_id))
+        .join(Queue, col(Queue.id) == col(QueueSkill.queue_id))
+        .where(col(Queue.company_id) == company_id, col(Queue.deleted_at).is_(None))
     )
-    for queue_id, skill_id in links:
-        skills[queue_id].add(skill_id)
+    for queue_id, skill_id in links.tuples():
+        if queue_id in skills:
+            skills[queue_id].add(skill_id)
     return {
         queue_id: QueueInfo(
             id=queue_id,
-            priority_delay=queue.priority_delay,
-            owner_id=queue.company_user_id,
+            priority_delay=priority_delay,
+            owner_id=owner_id,
             skill_ids=frozenset(skills[queue_id]),
-            is_active=queue.is_active,
+            is_active=is_active,
         )
-        for queue_id, queue in queues.items()
+        for queue_id, (_, priority_delay, owner_id, is_active) in queues.items()
     }
 
 
 async def _agents(session: AsyncSession, company_id: int, *only: Any) -> dict[int, AgentInfo]:
     members = {
-        member.id: member
-        for member in (
+        row[0]: row
+        for row in (
             await session.execute(
-                select(CompanyUser).where(
+                select(
+                    col(CompanyUser.id),
+                    col(CompanyUser.user_id),
+                    col(CompanyUser.accepted_at),
+                    col(CompanyUser.is_active),
+                    col(CompanyUser.ongoing_count),
+                    col(CompanyUser.max_ongoing_queries_handled),
+                    col(CompanyUser.ability_to_pick_from_queue),
+                ).where(
                     col(CompanyUser.company_id) == company_id,
                     col(CompanyUser.removed_at).is_(None),
                     *only,
                 )
             )
-        ).scalars()
-        if member.id is not None
+        ).tuples()
+        if row[0] is not None
     }
-    ids = list(members)
-    skills: dict[int, dict[int, int]] = {member_id: {} for member_id in ids}
-    for member_id, skill_id, level in await session.execute(
-        select(
-            col(CompanyUserSkill.company_user_id),
-            col(CompanyUserSkill.skill_id),
-            col(CompanyUserSkill.level),
-        ).where(col(CompanyUserSkill.company_user_id).in_(ids))
-    ):
-        skills[member_id][skill_id] = level
-    available = {
-        member_id
-        for member_id, is_available in await session.execute(
-            select(
-                col(CompanyUserState.company_user_id), col(CompanyUserState.is_available)
-            ).where(col(CompanyUserState.company_user_id).in_(ids))
+    skills: dict[int, dict[int, int]] = {member_id: {} for member_id in members}
+    available: set[int] = set()
+    if members:
+        of_company = (
+            select(col(CompanyUser.id))
+            .where(col(CompanyUser.company_id) == company_id, *only)
+            .scalar_subquery()
         )
-        if is_available
-    }
+        for member_id, skill_id, level in await session.execute(
+            select(
+                col(CompanyUserSkill.company_user_id),
+                col(CompanyUserSkill.skill_id),
+                col(CompanyUserSkill.level),
+            ).where(col(CompanyUserSkill.company_user_id).in_(of_company))
+        ):
+            if member_id in skills:
+                skills[member_id][skill_id] = level
+        available = {
+            member_id
+            for member_id, is_available in await session.execute(
+                select(
+                    col(CompanyUserState.company_user_id), col(CompanyUserState.is_available)
+                ).where(col(CompanyUserState.company_user_id).in_(of_company))
+            )
+            if is_available
+        }
     return {
         member_id: AgentInfo(
             id=member_id,
-            accepted=member.user_id is not None and member.accepted_at is not None,
-            is_active=member.is_active,
+            accepted=user_id is not None and accepted_at is not None,
+            is_active=is_active,
             is_available=member_id in available,
-            ongoing=member.ongoing_count,
-            max_ongoing=member.max_ongoing_queries_handled,
-            can_pick=member.ability_to_pick_from_queue,
+            ongoing=ongoing,
+            max_ongoing=max_ongoing,
+            can_pick=can_pick,
             skills=skills[member_id],
         )
-        for member_id, member in members.items()
+        for member_id, (
+            _,
+            user_id,
+            accepted_at,
+            is_active,
+            ongoing,
+            max_ongoing,
+            can_pick,
+        ) in members.items()
     }
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from router import engine
+from router import presence
 from server import routing
 from tests.helpers import Client
 from tests.test_router_recovery import _flush_prefix, _needs_redis, _until
@@ -38,14 +38,14 @@ async def test_a_process_taken_for_dead_while_it_stalled_keeps_its_agents(
         sweeper = world.router
         dead = await sweeper.store.claim_dead_processes(sweeper.process_id, 0.0)
         assert dead == [stalled.process_id]
-        await stalled._heartbeat()  # awake again: it learns it was forgotten
+        await stalled.presence.heartbeat()  # awake again: it learns it was forgotten
         if opened == "once awake":
             await stalled.agent_connected(agent, "socket-1")
         for process_id in dead:
             for company_id, company_user_id in await sweeper.store.forget_process(process_id):
-                await sweeper._start_grace(company_id, company_user_id, move=False)
+                await sweeper.presence.start_grace(company_id, company_user_id, move=False)
         counted = await sweeper.store.connection_count(company, agent)
-        world.clock.advance(engine.PROCESS_DEAD_SECONDS + 31)
+        world.clock.advance(presence.PROCESS_DEAD_SECONDS + 31)
         await sweeper.run_due_timers()
 
         assert counted == 1
@@ -58,7 +58,7 @@ async def test_an_agent_back_on_another_process_before_the_sweep_stays_available
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _needs_redis(world)
-    monkeypatch.setattr(engine, "PROCESS_DEAD_SECONDS", 0.5)
+    monkeypatch.setattr(presence, "PROCESS_DEAD_SECONDS", 0.5)
     company = await world.company()
     agent = await world.agent(company)
     gone = routing.build(world.services)
@@ -95,8 +95,8 @@ async def test_a_rebuild_after_a_flush_spares_agents_of_another_live_process(
         world.clock.advance(1.5)
         await world.router.run_due_timers()
         before_the_beat = await world.is_available(agent)
-        await other._heartbeat()
-        world.clock.advance(engine.PROCESS_DEAD_SECONDS + 1)
+        await other.presence.heartbeat()
+        world.clock.advance(presence.PROCESS_DEAD_SECONDS + 1)
         await world.router.run_due_timers()
 
         assert before_the_beat

@@ -25,7 +25,7 @@ async def world(client: Client) -> AsyncIterator[World]:
 @asynccontextmanager
 async def _recomputing(world: World, company_id: int) -> AsyncIterator[None]:
     """Hold the company as a long recomputation would, so changes meanwhile share the next."""
-    lock = world.router._recompute_locks.setdefault(company_id, asyncio.Lock())
+    lock = world.router._batches.locks.setdefault(company_id, asyncio.Lock())
     async with lock:
         yield
 
@@ -35,7 +35,7 @@ async def _joined(world: World, company_id: int, causes: int, within: float = 5.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        batch = world.router._batches.get(company_id)
+        batch = world.router._batches.waiting.get(company_id)
         if batch is not None and len(batch.causes) >= causes:
             return
         assert loop.time() < deadline, f"{causes} changes did not join one recomputation"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from router import engine
+from router import presence
 from router.bus import RedisBus
 from server import routing
 from tests.helpers import Client
@@ -117,7 +117,7 @@ async def test_sockets_of_a_router_that_stops_beating_are_swept_and_graced(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _needs_redis(world)
-    monkeypatch.setattr(engine, "PROCESS_DEAD_SECONDS", 0.5)
+    monkeypatch.setattr(presence, "PROCESS_DEAD_SECONDS", 0.5)
     company = await world.company()
     agent = await world.agent(company)
     gone = routing.build(world.services)

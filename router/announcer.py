@@ -1,0 +1,257 @@
+"""Telling what the router decided, as events on the bus.
+
+A recomputation decides under the company's lock; this module turns what it changed into
+`query.offered` and `query.withdrawn` events for agents, places in line for customers, and
+figures for dashboards. Figures are throttled per company, so that a burst of changes costs
+one dashboard event every DASHBOARD_EVERY_SECONDS rather than one per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from models.company_users import CompanyUserState, CompanyUserStateChange
+from models.db import Database
+from models.queries import Query
+from models.queues import Queue
+from router import metrics, rules
+from router import snapshot as snapshots
+from router.clock import Clock
+from router.events import Event, EventBus
+from router.figures import hourly_counts, queue_figures
+from router.present import Presenters
+
+log = logging.getLogger("connectnow.router")
+
+DASHBOARD_EVERY_SECONDS = 1.0
+
+SnapshotOf = Callable[[int], rules.Snapshot | None]
+"""The company's snapshot this process last committed, if it still holds one."""
+
+
+@dataclass
+class Change:
+    """What one recomputation changed, ready to be told."""
+
+    offered: list[tuple[int, int, int, int]] = field(default_factory=list)
+    withdrawn: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+class Announcer:
+    """Publishes the router's decisions, and remembers what it told so as not to repeat it."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        present: Presenters,
+        snapshot_of: SnapshotOf,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.present = present
+        self._snapshot_of = snapshot_of
+        self._positions: dict[int, int] = {}
+        self._offered_once: set[int] = set()
+        self._dashboard_at: dict[int, float] = {}
+        self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
+
+    def pending(self) -> list[asyncio.Task[None]]:
+        """The dashboard events waiting for their turn, for the router to stop."""
+        return list(self._dashboard_pending.values())
+
+    async def tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
+        company_id = snapshot.company_id
+        for user, query_id, reason in change.withdrawn:
+            metrics.WITHDRAWALS.labels(reason=reason).inc()
+            log.info(
+                "router.withdrawn company=%s query=%s company_user=%s reason=%s cause=%s",
+                company_id,
+                query_id,
+                user,
+                reason,
+                cause,
+            )
+            await self.bus.publish(
+                Event(
+                    "query.withdrawn",
+                    company_id,
+                    {"query_id": query_id, "reason": reason},
+                    company_user_ids=(user,),
+                    query_id=query_id,
+                )
+            )
+        if change.offered:
+            await self._tell_offers(snapshot, change.offered, cause)
+
+    async def _tell_offers(
+        self, snapshot: rules.Snapshot, offered: list[tuple[int, int, int, int]], cause: str
+    ) -> None:
+        """One `query.offered` event per query and level, to everyone offered it so."""
+        company_id = snapshot.company_id
+        queries, queues = await self.rows({query for _, query, _, _ in offered})
+        now = self.clock.now()
+        audiences: dict[tuple[int, int, int], list[int]] = {}
+        for user, query_id, queue_id, level in offered:
+            query, queue = queries.get(query_id), queues.get(queue_id)
+            if query is None or queue is None:
+                continue
+            metrics.OFFERS.inc()
+            if query_id not in self._offered_once:
+                self._remember_offered(query_id)
+                latency = (now - query.created_at).total_seconds()
+                metrics.OFFER_LATENCY.observe(max(0.0, latency))
+            log.info(
+                "router.offered company=%s query=%s queue=%s company_user=%s level=%s cause=%s",
+                company_id,
+                query_id,
+                queue_id,
+                user,
+                level,
+                cause,
+            )
+            audiences.setdefault((query_id, queue_id, level), []).append(user)
+        # Oldest query first, as each company user's own offers are ordered.
+        for query_id, queue_id, level in sorted(
+            audiences, key=lambda key: (queries[key[0]].created_at, key[0], key[2])
+        ):
+            payload = {
+                "query": self.present.query(queries[query_id]),
+                "queue": self.present.queue(queues[queue_id]),
+                "level": level,
+            }
+            users = tuple(audiences[query_id, queue_id, level])
+            await self.bus.publish(
+                Event("query.offered", company_id, payload, users, query_id=query_id)
+            )
+
+    def _remember_offered(self, query_id: int) -> None:
+        if len(self._offered_once) > 100_000:
+            self._offered_once.clear()
+        self._offered_once.add(query_id)
+
+    async def rows(self, query_ids: set[int]) -> tuple[dict[int, Query], dict[int, Queue]]:
+        """The queries by id, and the queues they wait on, as offers show them."""
+        async with self.db.session() as session:
+            queries = {
+                query.id: query
+                for query in (
+                    await session.execute(select(Query).where(col(Query.id).in_(query_ids)))
+                ).scalars()
+                if query.id is not None
+            }
+            queue_ids = {query.queue_id for query in queries.values()}
+            queues = {
+                queue.id: queue
+                for queue in (
+                    await session.execute(select(Queue).where(col(Queue.id).in_(queue_ids)))
+                ).scalars()
+                if queue.id is not None
+            }
+        return queries, queues
+
+    async def after(self, snapshot: rules.Snapshot) -> None:
+        """Customer places in line, and the dashboard figures (throttled)."""
+        await self._tell_positions(snapshot)
+        self._dashboard_soon(snapshot.company_id)
+
+    async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
+        ready = [agent for agent in snapshot.agents.values() if rules.is_ready(agent)]
+        places = rules.positions(snapshot)
+        helpers_of: dict[int, int] = {}
+        for query in snapshot.waiting:
+            place = places[query.id]
+            if self._positions.get(query.id) == place:
+                continue
+            self._positions[query.id] = place
+            if query.queue_id not in helpers_of:
+                queue = snapshot.queues.get(query.queue_id)
+                helpers_of[query.queue_id] = sum(
+                    1 for agent in ready if queue and rules.level_for(agent, queue)
+                )
+            helpers = helpers_of[query.queue_id]
+            # TODO: estimate from the queue's recent answer times instead of a fixed pace.
+            estimate = int(place * 120 / max(1, helpers))
+            await self.bus.publish(
+                Event(
+                    "position",
+                    snapshot.company_id,
+                    {"position": place, "estimated_wait_seconds": estimate},
+                    query_id=query.id,
+                    customer=True,
+                )
+            )
+
+    def forget_position(self, query_id: int) -> None:
+        """The query left the line: should it wait again, its place is told afresh."""
+        self._positions.pop(query_id, None)
+
+    def _dashboard_soon(self, company_id: int) -> None:
+        if company_id in self._dashboard_pending:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._dashboard_at.get(company_id, 0.0) + DASHBOARD_EVERY_SECONDS - loop.time()
+        task = asyncio.create_task(self._dashboard_later(company_id, max(0.0, wait)))
+        self._dashboard_pending[company_id] = task
+
+    async def _dashboard_later(self, company_id: int, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+            self._dashboard_at[company_id] = asyncio.get_running_loop().time()
+            figures = await self.figures(company_id)
+            await self.bus.publish(
+                Event("queues.figures", company_id, {"queues": figures}, dashboard=True)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("router.dashboard_failed company=%s", company_id)
+        finally:
+            self._dashboard_pending.pop(company_id, None)
+
+    async def figures(self, company_id: int) -> list[dict[str, Any]]:
+        """Per queue: waiting, longest wait, ready and busy company users, last hour's counts.
+
+        Right after a recomputation this process holds the company's snapshot, so only the
+        hourly counts are read.
+        """
+        now = self.clock.now()
+        held = self._snapshot_of(company_id)
+        async with self.db.session() as session:
+            if held is None:
+                snapshot = await snapshots.load(session, company_id)
+            else:
+                snapshot = held
+            answered, expired = await hourly_counts(session, company_id, now)
+        return queue_figures(snapshot, now, answered, expired)
+
+    async def tell_state(self, company_id: int, company_user_id: int, reason: str | None) -> None:
+        """Tell the company user its availability, and why it last changed."""
+        async with self.db.session() as session:
+            state = (
+                await session.execute(
+                    select(CompanyUserState).where(
+                        col(CompanyUserState.company_user_id) == company_user_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if reason is None:
+                reason = await session.scalar(
+                    select(col(CompanyUserStateChange.reason))
+                    .where(col(CompanyUserStateChange.company_user_id) == company_user_id)
+                    .order_by(col(CompanyUserStateChange.id).desc())
+                    .limit(1)
+                )
+        if state is None:
+            return
+        data: dict[str, Any] = {"state": self.present.state(state), "reason": reason or "manual"}
+        await self.bus.publish(Event("state.changed", company_id, data, (company_user_id,)))
