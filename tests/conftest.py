@@ -80,7 +80,8 @@ def redis_prefix() -> Iterator[str]:
     prefix = f"cntest:{RUN_ID}"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+    # Keys carry the prefix inside a hash tag (`{cntest:...}:...`), channels outside it.
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
         client.delete(key)
     client.close()
 

@@ -31,7 +31,7 @@ async def store(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncItera
         return
     redis_store = RedisStore(connect(REDIS_URL), f"{redis_prefix}:store:{uuid.uuid4().hex[:6]}")
     yield redis_store
-    for key in await redis_store.redis.keys(f"{redis_store.prefix}*"):
+    async for key in redis_store.redis.scan_iter(match=f"*{redis_store.prefix}*"):
         await redis_store.redis.delete(key)
     await redis_store.close()
 
