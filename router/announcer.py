@@ -71,6 +71,7 @@ class Announcer:
 
     async def tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
         company_id = snapshot.company_id
+        told: list[Event] = []
         for user, query_id, reason in change.withdrawn:
             metrics.WITHDRAWALS.labels(reason=reason).inc()
             log.info(
@@ -81,7 +82,7 @@ class Announcer:
                 reason,
                 cause,
             )
-            await self.bus.publish(
+            told.append(
                 Event(
                     "query.withdrawn",
                     company_id,
@@ -91,11 +92,12 @@ class Announcer:
                 )
             )
         if change.offered:
-            await self._tell_offers(snapshot, change.offered, cause)
+            told += await self._offers(snapshot, change.offered, cause)
+        await self.bus.publish_many(told)
 
-    async def _tell_offers(
+    async def _offers(
         self, snapshot: rules.Snapshot, offered: list[tuple[int, int, int, int]], cause: str
-    ) -> None:
+    ) -> list[Event]:
         """One `query.offered` event per query and level, to everyone offered it so."""
         company_id = snapshot.company_id
         queries, queues = await self.rows({query for _, query, _, _ in offered})
@@ -121,6 +123,7 @@ class Announcer:
             )
             audiences.setdefault((query_id, queue_id, level), []).append(user)
         # Oldest query first, as each company user's own offers are ordered.
+        events = []
         for query_id, queue_id, level in sorted(
             audiences, key=lambda key: (queries[key[0]].created_at, key[0], key[2])
         ):
@@ -130,9 +133,8 @@ class Announcer:
                 "level": level,
             }
             users = tuple(audiences[query_id, queue_id, level])
-            await self.bus.publish(
-                Event("query.offered", company_id, payload, users, query_id=query_id)
-            )
+            events.append(Event("query.offered", company_id, payload, users, query_id=query_id))
+        return events
 
     def _remember_offered(self, query_id: int) -> None:
         if len(self._offered_once) > 100_000:
@@ -165,9 +167,10 @@ class Announcer:
         self._dashboard_soon(snapshot.company_id)
 
     async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
-        ready = [agent for agent in snapshot.agents.values() if rules.is_ready(agent)]
+        ready = {agent.id: agent for agent in snapshot.agents.values() if rules.is_ready(agent)}
         places = rules.positions(snapshot)
         helpers_of: dict[int, int] = {}
+        told: list[Event] = []
         for query in snapshot.waiting:
             place = places[query.id]
             if self._positions.get(query.id) == place:
@@ -175,13 +178,19 @@ class Announcer:
             self._positions[query.id] = place
             if query.queue_id not in helpers_of:
                 queue = snapshot.queues.get(query.queue_id)
-                helpers_of[query.queue_id] = sum(
-                    1 for agent in ready if queue and rules.level_for(agent, queue)
+                helpers_of[query.queue_id] = (
+                    0
+                    if queue is None
+                    else sum(
+                        1
+                        for agent in rules.eligible_pool(queue, ready)
+                        if rules.level_for(agent, queue)
+                    )
                 )
             helpers = helpers_of[query.queue_id]
             # TODO: estimate from the queue's recent answer times instead of a fixed pace.
             estimate = int(place * 120 / max(1, helpers))
-            await self.bus.publish(
+            told.append(
                 Event(
                     "position",
                     snapshot.company_id,
@@ -190,6 +199,7 @@ class Announcer:
                     customer=True,
                 )
             )
+        await self.bus.publish_many(told)
 
     def forget_position(self, query_id: int) -> None:
         """The query left the line: should it wait again, its place is told afresh."""

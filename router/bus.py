@@ -35,6 +35,11 @@ class MemoryBus:
     async def publish(self, event: Event) -> None:
         self.deliver(event)
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish in order; on Redis in one round trip."""
+        for event in events:
+            self.deliver(event)
+
     def deliver(self, event: Event) -> None:
         for queue in list(self._queues):
             try:
@@ -133,17 +138,30 @@ class RedisBus(MemoryBus):
             await stop_tasks([self._reader])
 
     async def publish(self, event: Event) -> None:
-        raw = encode(event).encode()
-        if len(self._sent) >= SENT_MEMORY:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: list[Event]) -> None:
+        if not events:
+            return
+        if len(self._sent) + len(events) > SENT_MEMORY:
             self._sent.clear()  # lost on a broken subscription: decoded again, never wrong
-        self._sent[raw] = event
+        raws = []
+        for event in events:
+            raw = encode(event).encode()
+            self._sent[raw] = event
+            raws.append(raw)
         try:
-            await self.redis.publish(self.channel, raw)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for raw in raws:
+                    pipe.publish(self.channel, raw)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._sent.pop(raw, None)
+            for raw in raws:
+                self._sent.pop(raw, None)
             # Delivered locally at least; other processes resynchronise on reconnect.
-            log.warning("router.publish_failed type=%s error=%s", event.type, exc)
-            self.deliver(event)
+            log.warning("router.publish_failed events=%d error=%s", len(events), exc)
+            for event in events:
+                self.deliver(event)
 
     def _event_of(self, raw: bytes) -> Event:
         """Decode an event read back, unless this process sent it and still holds it."""

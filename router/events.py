@@ -31,4 +31,7 @@ class EventBus(Protocol):
 
     async def publish(self, event: Event) -> None: ...
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish several events in order, at the cost of one."""
+
     def listen(self) -> AsyncIterator[Event]: ...

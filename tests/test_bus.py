@@ -52,3 +52,23 @@ async def test_a_process_hears_its_own_events_and_others_alike(redis_prefix: str
 
 async def _next(queue: asyncio.Queue[Event]) -> Event:
     return await asyncio.wait_for(queue.get(), 5)
+
+
+async def test_events_published_together_arrive_in_order_everywhere(redis_prefix: str) -> None:
+    channel = f"{redis_prefix}:bus:{uuid.uuid4().hex[:6]}"
+    mine, theirs = connect(REDIS_URL), connect(REDIS_URL)
+    sender, listener = RedisBus(mine, channel), RedisBus(theirs, channel)
+    events = [Event("position", 3, {"position": n}, query_id=n, customer=True) for n in (3, 1, 2)]
+    await sender.start()
+    await listener.start()
+    try:
+        async with sender.subscribe() as own, listener.subscribe() as other:
+            await sender.publish_many(events)
+
+            assert [await _next(own) for _ in events] == events
+            assert [await _next(other) for _ in events] == events
+    finally:
+        await sender.stop()
+        await listener.stop()
+        await mine.aclose()
+        await theirs.aclose()

@@ -33,6 +33,10 @@ class LocalBus:
         for queue in self._listeners:
             queue.put_nowait(event)
 
+    async def publish_many(self, events: list[Event]) -> None:
+        for event in events:
+            await self.publish(event)
+
     async def listen(self) -> AsyncIterator[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._listeners.add(queue)
