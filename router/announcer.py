@@ -60,7 +60,6 @@ class Announcer:
         self.clock = clock
         self.present = present
         self._snapshot_of = snapshot_of
-        self._positions: dict[int, int] = {}
         self._offered_once: set[int] = set()
         self._dashboard_at: dict[int, float] = {}
         self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
@@ -162,48 +161,12 @@ class Announcer:
         return queries, queues
 
     async def after(self, snapshot: rules.Snapshot) -> None:
-        """Customer places in line, and the dashboard figures (throttled)."""
-        await self._tell_positions(snapshot)
+        """The dashboard figures, at most once a second per company.
+
+        Customers are not told their place here: their channel reads it from the database
+        whenever an event of the company goes by, so the router has nothing to add.
+        """
         self._dashboard_soon(snapshot.company_id)
-
-    async def _tell_positions(self, snapshot: rules.Snapshot) -> None:
-        ready = {agent.id: agent for agent in snapshot.agents.values() if rules.is_ready(agent)}
-        places = rules.positions(snapshot)
-        helpers_of: dict[int, int] = {}
-        told: list[Event] = []
-        for query in snapshot.waiting:
-            place = places[query.id]
-            if self._positions.get(query.id) == place:
-                continue
-            self._positions[query.id] = place
-            if query.queue_id not in helpers_of:
-                queue = snapshot.queues.get(query.queue_id)
-                helpers_of[query.queue_id] = (
-                    0
-                    if queue is None
-                    else sum(
-                        1
-                        for agent in rules.eligible_pool(queue, ready)
-                        if rules.level_for(agent, queue)
-                    )
-                )
-            helpers = helpers_of[query.queue_id]
-            # TODO: estimate from the queue's recent answer times instead of a fixed pace.
-            estimate = int(place * 120 / max(1, helpers))
-            told.append(
-                Event(
-                    "position",
-                    snapshot.company_id,
-                    {"position": place, "estimated_wait_seconds": estimate},
-                    query_id=query.id,
-                    customer=True,
-                )
-            )
-        await self.bus.publish_many(told)
-
-    def forget_position(self, query_id: int) -> None:
-        """The query left the line: should it wait again, its place is told afresh."""
-        self._positions.pop(query_id, None)
 
     def _dashboard_soon(self, company_id: int) -> None:
         if company_id in self._dashboard_pending:

@@ -659,7 +659,6 @@ class RoutingEngine(Router):
                 customer=True,
             )
         )
-        self.announcer.forget_position(query_id)
         await self._schedule_reminder(company_id, query)
 
     async def _schedule_reminder(self, company_id: int, query: Query) -> None:
@@ -717,7 +716,6 @@ class RoutingEngine(Router):
                     query_id=query_id,
                 )
             )
-        self.announcer.forget_position(query_id)
         await self.recompute(
             query.company_id,
             cause="transferred",
@@ -728,7 +726,6 @@ class RoutingEngine(Router):
     async def query_cancelled(self, query_id: int) -> None:
         company_id = await self._company_of_query(query_id)
         if company_id is not None:
-            self.announcer.forget_position(query_id)
             await self.recompute(company_id, cause="cancelled", hints={query_id: "cancelled"})
 
     async def note_added(self, query_id: int, note_id: int) -> None:

@@ -242,19 +242,6 @@ async def test_older_query_unlocking_reorders_a_non_pick_agents_offer(world: Wor
     assert withdrawn.data["reason"] == "reordered"
 
 
-async def test_customer_hears_its_place_in_line(world: World) -> None:
-    company = await world.company()
-    queue = await world.queue(company)
-    async with world.events() as events:
-        first = await world.open(company, queue)
-        second = await world.open(company, queue)
-        place = await events.next("position", about(second))
-    assert place.customer
-    assert place.data["position"] == 2
-    assert place.data["estimated_wait_seconds"] >= 0
-    assert first != second
-
-
 async def test_dashboard_gets_queue_figures(world: World) -> None:
     company = await world.company()
     queue = await world.queue(company)
