@@ -224,13 +224,3 @@ def overdue(snapshot: Snapshot, now: datetime) -> list[int]:
         return []
     limit = timedelta(minutes=snapshot.expiry_minutes)
     return [query.id for query in snapshot.waiting if now - query.entered_at >= limit]
-
-
-def positions(snapshot: Snapshot) -> dict[int, int]:
-    """Each waiting query's place in line on its queue, 1 for the next served."""
-    places: dict[int, int] = {}
-    counts: dict[int, int] = {}
-    for query in order(snapshot.waiting):
-        counts[query.queue_id] = counts.get(query.queue_id, 0) + 1
-        places[query.id] = counts[query.queue_id]
-    return places
