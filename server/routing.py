@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from router import keys
 from router.bus import MemoryBus, RedisBus
 from router.engine import RoutingEngine
 from router.hooks import RoutingHooks
-from router.present import Presenters
 from router.store import Store
 from router.stores.memory import MemoryStore
 from server.services import Services
 
 log = logging.getLogger("connectnow.router")
-
-
-def _presenters() -> Presenters:
-    """The REST serializers where their modules define them, so frames match REST bodies."""
-    chosen = Presenters()
-    from server.resources import company_users, queries, queues
-
-    for attribute, module in (
-        ("query", queries),
-        ("queue", queues),
-        ("company_user", company_users),
-    ):
-        serializer: Any = getattr(module, "public", None)
-        if callable(serializer):
-            setattr(chosen, attribute, serializer)
-    return chosen
 
 
 def build(services: Services) -> RoutingEngine:
@@ -54,7 +36,6 @@ def build(services: Services) -> RoutingEngine:
         services.mailer,
         presence_grace_seconds=settings.presence_grace_seconds,
         timer_poll_seconds=settings.timer_poll_seconds,
-        presenters=_presenters(),
     )
 
 

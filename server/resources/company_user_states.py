@@ -11,6 +11,7 @@ from sqlmodel import col
 from models.base import format_timestamp
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
+from models.public import state_public as public
 from server import staff
 from server.access import require, visible_company_ids
 from server.api import Ctx, api
@@ -45,17 +46,6 @@ class StateChangeOut(BaseModel):
     changed_by_company_user_id: int | None
     reason: str
     created_at: str
-
-
-def public(state: CompanyUserState) -> dict[str, Any]:
-    return {
-        "id": state.id,
-        "company_user_id": state.company_user_id,
-        "is_available": state.is_available,
-        "status_text": state.status_text,
-        "created_at": format_timestamp(state.created_at),
-        "updated_at": format_timestamp(state.updated_at),
-    }
 
 
 def public_change(change: CompanyUserStateChange) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models.base import format_timestamp, utcnow
+from models.base import utcnow
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
+from models.public import company_user_public as public
 from models.queries import Query, QueryCompanyUser
 from models.queues import Queue
 from models.skills import Skill
@@ -74,23 +75,6 @@ class CompanyUserOut(BaseModel):
     is_auto_ability_to_pick_from_queue: bool
     role: str
     is_active: bool
-
-
-def public(member: CompanyUser) -> dict[str, Any]:
-    return {
-        "id": member.id,
-        "user_id": member.user_id,
-        "company_id": member.company_id,
-        "created_at": format_timestamp(member.created_at),
-        "accepted_at": format_timestamp(member.accepted_at),
-        "invited_email": member.invited_email,
-        "max_ongoing_queries_handled": member.max_ongoing_queries_handled,
-        "is_auto_max_number_handled": member.is_auto_max_number_handled,
-        "ability_to_pick_from_queue": member.ability_to_pick_from_queue,
-        "is_auto_ability_to_pick_from_queue": member.is_auto_ability_to_pick_from_queue,
-        "role": member.role,
-        "is_active": member.is_active,
-    }
 
 
 async def _load_personal_queue(session: AsyncSession, parents: list[Any]) -> dict[int, Any]:

@@ -15,11 +15,11 @@ from sqlmodel import col
 
 from models.companies import Company
 from models.company_users import CompanyUser
+from models.public import company_user_public
 from server import auth
 from server.api import Ctx, api
 from server.errors import Forbidden, NotFound
 from server.resources.company_users import CompanyUserOut
-from server.resources.company_users import public as company_user_public
 from server.staff import accepted_now
 
 log = logging.getLogger("connectnow.identity")

@@ -14,6 +14,7 @@ from sqlmodel import col
 from models.base import format_timestamp
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState
+from models.public import query_public as public
 from models.queries import Query, QueryCompanyUser, QueryNote, QueryQueue
 from models.queues import Queue
 from server import auth, hours, query_actions
@@ -118,26 +119,6 @@ class QueryQueueOut(BaseModel):
     answered_at: str | None
     answered_by: int | None
     left_at: str | None
-
-
-def public(query: Query) -> dict[str, Any]:
-    return {
-        "id": query.id,
-        "company_id": query.company_id,
-        "queue_id": query.queue_id,
-        "source": query.source,
-        "is_link": query.is_link,
-        "email": query.email,
-        "name": query.name,
-        "surname": query.surname,
-        "status": query.status,
-        "holder_company_user_id": query.holder_company_user_id,
-        "created_at": format_timestamp(query.created_at),
-        "updated_at": format_timestamp(query.updated_at),
-        "answered_at": format_timestamp(query.answered_at),
-        "done_at": format_timestamp(query.done_at),
-        "ended_at": format_timestamp(query.ended_at),
-    }
 
 
 def stay(row: QueryQueue) -> dict[str, Any]:

@@ -22,9 +22,10 @@ from sqlalchemy import Select, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models.base import format_timestamp, utcnow
+from models.base import utcnow
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
+from models.public import queue_public as public
 from models.queries import Query, QueryQueue
 from models.queues import Queue, QueueSkill
 from models.skills import Skill
@@ -140,22 +141,6 @@ class PublicQueueOut(BaseModel):
     is_open: bool
     opens_at: str | None
     closes_at: str | None
-
-
-def public(queue: Queue) -> dict[str, Any]:
-    return {
-        "id": queue.id,
-        "name": queue.name,
-        "company_id": queue.company_id,
-        "company_user_id": queue.company_user_id,
-        "priority_delay": queue.priority_delay,
-        "priority_delay_in_seconds": queue.priority_delay,
-        "is_active": queue.is_active,
-        "has_password": queue.password_hash is not None,
-        "created_at": format_timestamp(queue.created_at),
-        "updated_at": format_timestamp(queue.updated_at),
-        "deleted_at": format_timestamp(queue.deleted_at),
-    }
 
 
 async def _latest_queries(session: AsyncSession, parents: list[Any]) -> dict[int, Any]:

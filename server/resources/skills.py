@@ -13,6 +13,7 @@ from sqlmodel import col
 from models.base import format_timestamp, utcnow
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserSkill
+from models.public import company_user_public
 from models.queues import QueueSkill
 from models.skills import Skill
 from server.access import membership, require, visible_company_ids
@@ -311,6 +312,6 @@ async def sync(ctx: Ctx) -> dict[str, Any]:
     async with ctx.services.db.session() as session:
         loaded = await company_users.COMPANY_USERS.relations["skills"].load(session, [member])
     return {
-        **company_users.public(member),
+        **company_user_public(member),
         "skills": [public(s) for s in loaded.get(member.id, [])],
     }

@@ -13,11 +13,11 @@ from starlette.websockets import WebSocket
 
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState
+from models.public import company_user_public, query_public
 from models.queries import Query
 from router.base import Router
 from router.events import Event
 from server.errors import ApiError
-from server.resources import company_users, queries
 from server.services import Services
 from server.ws import channel, states
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -168,10 +168,10 @@ async def _hello(
                 .order_by(col(Query.answered_at), col(Query.id))
             )
         ).scalars()
-        ongoing_queries = [queries.public(query) for query in ongoing]
+        ongoing_queries = [query_public(query) for query in ongoing]
     offers = await router.offers_of(member.id) if router is not None else []
     return {
-        "company_user": company_users.public(fresh or member),
+        "company_user": company_user_public(fresh or member),
         "state": states.public(member.id, state),
         "offers": offers,
         "ongoing": ongoing_queries,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.company_users import CompanyUser, CompanyUserState
+from models.public import state_public
 from server import staff
-from server.resources import company_user_states
 from server.services import Services
 
 STATUS_TEXT_MAX = 255
@@ -17,7 +17,7 @@ def public(company_user_id: int, state: CompanyUserState | None) -> dict[str, An
     """The state as REST shows it; a missing row reads as unavailable."""
     if state is None:
         return {"company_user_id": company_user_id, "is_available": False, "status_text": None}
-    return company_user_states.public(state)
+    return state_public(state)
 
 
 def key_of(data: dict[str, Any]) -> tuple[Any, Any]:
