@@ -63,9 +63,13 @@ class Announcer:
         self._offered_once: set[int] = set()
         self._dashboard_at: dict[int, float] = {}
         self._dashboard_pending: dict[int, asyncio.Task[None]] = {}
+        self._stopped = False
+        self._dashboard_stale: set[int] = set()
+        """Companies changed since their pending figures event began its read."""
 
-    def pending(self) -> list[asyncio.Task[None]]:
-        """The dashboard events waiting for their turn, for the router to stop."""
+    def stop(self) -> list[asyncio.Task[None]]:
+        """Schedule nothing more; the dashboard events waiting for their turn, to cancel."""
+        self._stopped = True
         return list(self._dashboard_pending.values())
 
     async def tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
@@ -169,27 +173,36 @@ class Announcer:
         self._dashboard_soon(snapshot.company_id)
 
     def _dashboard_soon(self, company_id: int) -> None:
-        if company_id in self._dashboard_pending:
-            return
+        self._dashboard_stale.add(company_id)
+        if self._stopped or company_id in self._dashboard_pending:
+            return  # its read has not begun yet, or it goes round again when it ends
         loop = asyncio.get_running_loop()
         wait = self._dashboard_at.get(company_id, 0.0) + DASHBOARD_EVERY_SECONDS - loop.time()
         task = asyncio.create_task(self._dashboard_later(company_id, max(0.0, wait)))
         self._dashboard_pending[company_id] = task
 
     async def _dashboard_later(self, company_id: int, wait: float) -> None:
+        """Publish the figures; again afterwards if a change came once the read had begun.
+
+        Dashboards and customers re-read what they show when such an event goes by, so a
+        change left without a later event would stay unseen until their next refresh.
+        """
         try:
             await asyncio.sleep(wait)
+            self._dashboard_stale.discard(company_id)
             self._dashboard_at[company_id] = asyncio.get_running_loop().time()
             figures = await self.figures(company_id)
             await self.bus.publish(
                 Event("queues.figures", company_id, {"queues": figures}, dashboard=True)
             )
         except asyncio.CancelledError:
+            self._dashboard_pending.pop(company_id, None)
             raise
         except Exception:
             log.exception("router.dashboard_failed company=%s", company_id)
-        finally:
-            self._dashboard_pending.pop(company_id, None)
+        self._dashboard_pending.pop(company_id, None)
+        if company_id in self._dashboard_stale:
+            self._dashboard_soon(company_id)
 
     async def figures(self, company_id: int) -> list[dict[str, Any]]:
         """Per queue: waiting, longest wait, ready and busy company users, last hour's counts.

@@ -15,6 +15,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from router.events import Event
+from router.tasks import stop_tasks, within
 
 log = logging.getLogger("connectnow.router")
 
@@ -65,23 +66,6 @@ class MemoryBus:
                 yield await queue.get()
 
 
-async def stop_tasks(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
-    """Cancel background loops and wait for them, a bounded time.
-
-    A library may swallow a cancellation (Python 3.11's `wait_for` can), so the loops also
-    check a stop flag; this keeps cancelling until they end or `within` seconds pass.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    pending = {task for task in tasks if not task.done()}
-    while pending and loop.time() < deadline:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    for task in pending:
-        log.warning("router.task_did_not_stop task=%s", task.get_name())
-
-
 def encode(event: Event) -> str:
     fields = {
         "type": event.type,
@@ -130,7 +114,7 @@ class RedisBus(MemoryBus):
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="router-bus-reader")
-        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        await within(self._subscribed.wait(), 10)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -35,12 +35,13 @@ from router import snapshot as snapshots
 from router.announcer import Announcer, Change
 from router.base import Router
 from router.batch import Batch, Batches, RecomputeAbandoned, Touched
-from router.bus import MemoryBus, RedisBus, stop_tasks
+from router.bus import MemoryBus, RedisBus
 from router.clock import Clock
 from router.events import Event
 from router.presence import Presence
 from router.present import Presenters
 from router.store import CompanyState, Offers, Store, commit_of
+from router.tasks import stop_tasks
 
 log = logging.getLogger("connectnow.router")
 
@@ -133,7 +134,7 @@ class RoutingEngine(Router):
 
     async def stop(self) -> None:
         self._stopping = True
-        pending = (*self.announcer.pending(), *self._batches.tasks)
+        pending = (*self.announcer.stop(), *self._batches.tasks)
         tasks = [task for task in (self._poller, *pending) if task]
         await stop_tasks(tasks)
         if isinstance(self.bus, RedisBus):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -15,6 +14,7 @@ from sqlmodel import col
 from models.companies import Company
 from models.company_users import CompanyUser
 from models.users import User
+from router.tasks import stop_tasks, wait_set, within
 from server.auth import resolve_token
 from server.services import Services
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -72,7 +72,7 @@ async def refuse(connection: Connection, code: int, message: str) -> None:
 async def auth_frame(connection: Connection, seconds: float) -> dict[str, Any] | None:
     """The client's first frame if it is an auth frame; otherwise refuse and return None."""
     try:
-        message = await asyncio.wait_for(connection.websocket.receive(), seconds)
+        message = await within(connection.websocket.receive(), seconds)
     except TimeoutError:
         await refuse(
             connection,
@@ -139,9 +139,7 @@ async def serve(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
         await connection.finish()
 
 
@@ -177,8 +175,7 @@ async def watch(
 ) -> None:
     """Re-check access when nudged or every `seconds`; close with 4403 once it is gone."""
     while not connection.closed:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(nudge.wait(), seconds)
+        await wait_set(nudge, seconds)
         nudge.clear()
         if connection.closed:
             return

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 
 from models.base import format_timestamp, utcnow
 from router.events import Event
+from router.tasks import within
 
 log = logging.getLogger("connectnow.ws")
 
@@ -109,9 +110,7 @@ class Connection:
         # The socket may already be gone, or a stalled send may hold it: either way, give up
         # quickly and let the channel's handler return, which ends the connection for good.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.websocket.close(code=code, reason=reason), CLOSE_TIMEOUT_SECONDS
-            )
+            await within(self.websocket.close(code=code, reason=reason), CLOSE_TIMEOUT_SECONDS)
 
     async def send_now(self, frame_type: str, data: dict[str, Any]) -> None:
         """Send before the sender runs (handshake errors); failures mean the client left."""
@@ -130,9 +129,7 @@ class Connection:
                 continue
             frame = self._outbox.popleft()
             try:
-                await asyncio.wait_for(
-                    self.websocket.send_text(self._encode(frame)), self.ping_seconds
-                )
+                await within(self.websocket.send_text(self._encode(frame)), self.ping_seconds)
             except TimeoutError:
                 log.warning(
                     "ws.dropped reason=send_timeout channel=%s connection=%s %s",

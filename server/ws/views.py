@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from router.tasks import wait_set
 from server.ws.connection import Connection
 
 log = logging.getLogger("connectnow.ws")
@@ -47,10 +48,8 @@ class View:
                 return
 
     async def _until_stale(self) -> None:
-        try:
-            await asyncio.wait_for(self._stale.wait(), self.connection.ping_seconds)
-        except TimeoutError:
-            pass  # refresh anyway: time alone moves waits and hourly counts
+        # Past the interval it refreshes anyway: time alone moves waits and hourly counts.
+        await wait_set(self._stale, self.connection.ping_seconds)
         self._stale.clear()
 
     async def _read(self) -> list[tuple[str, dict[str, Any]]]:
