@@ -18,7 +18,41 @@ log = logging.getLogger("connectnow.router")
 T = TypeVar("T")
 
 
-async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+class Signal:
+    """A flag one task waits on and others set: an `asyncio.Event` for a single waiter.
+
+    An Event keeps a queue of waiters, most of a kilobyte even when nobody waits; a server
+    holding ten thousand idle websockets holds a few of these per socket, so the size counts.
+    """
+
+    __slots__ = ("_is_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+async def wait_set(event: asyncio.Event | Signal, seconds: float) -> bool:
     """Whether `event` was set within `seconds`."""
     try:
         async with asyncio.timeout(seconds):

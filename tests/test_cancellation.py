@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
-from router.tasks import stop_tasks, wait_set
+from router.tasks import Signal, stop_tasks, wait_set
 from server.ws import channel
 from server.ws.views import View
 from tests.test_ws_connection import FakeSocket, opened
@@ -40,12 +40,19 @@ def _view_loop() -> tuple[Awaitable[None], Callable[[], None]]:
 
 
 def _watch_loop() -> tuple[Awaitable[None], Callable[[], None]]:
-    nudge = asyncio.Event()
+    nudge = Signal()
     return channel.watch(opened(FakeSocket()), _still_allowed, nudge, 60), nudge.set
 
 
 def _bare_wait() -> tuple[Awaitable[None], Callable[[], None]]:
-    event = asyncio.Event()
+    return _waiting_on(asyncio.Event())
+
+
+def _bare_signal() -> tuple[Awaitable[None], Callable[[], None]]:
+    return _waiting_on(Signal())
+
+
+def _waiting_on(event: asyncio.Event | Signal) -> tuple[Awaitable[None], Callable[[], None]]:
 
     async def forever() -> None:
         while True:
@@ -55,7 +62,9 @@ def _bare_wait() -> tuple[Awaitable[None], Callable[[], None]]:
     return forever(), event.set
 
 
-@pytest.mark.parametrize("loop", [_view_loop, _watch_loop, _bare_wait], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "loop", [_view_loop, _watch_loop, _bare_wait, _bare_signal], ids=lambda f: f.__name__
+)
 @pytest.mark.parametrize("steps", STEPS)
 async def test_a_loop_woken_and_cancelled_in_the_same_step_ends(
     loop: Callable[[], tuple[Awaitable[None], Callable[[], None]]], steps: int

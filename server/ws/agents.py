@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from models.public import company_user_public, query_public
 from models.queries import Query
 from router.base import Router
 from router.events import Event
+from router.tasks import Signal
 from server.errors import ApiError
 from server.services import Services
 from server.ws import channel, states
@@ -80,7 +80,7 @@ async def _follow(
     assert member.id is not None
     hub = hub_of(services)
     last_state: list[tuple[Any, Any]] = []
-    nudge = asyncio.Event()
+    nudge = Signal()
 
     async def still_allowed() -> bool:
         fresh = await _member(services, member.id or 0)

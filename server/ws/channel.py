@@ -14,7 +14,7 @@ from sqlmodel import col
 from models.companies import Company
 from models.company_users import CompanyUser
 from models.users import User
-from router.tasks import stop_tasks, wait_set, within
+from router.tasks import Signal, stop_tasks, wait_set, within
 from server.auth import resolve_token
 from server.services import Services
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -128,16 +128,16 @@ async def role_in(services: Services, user: User, company_id: int) -> str | None
 async def serve(
     connection: Connection, on_frame: FrameHandler, *beside: Coroutine[Any, Any, None]
 ) -> None:
-    """Run the sender, the pinger and the reader until one ends or the connection closes."""
-    tasks = [
-        *(asyncio.ensure_future(work) for work in beside),
-        asyncio.ensure_future(connection.run_sender()),
-        asyncio.ensure_future(connection.run_pinger()),
-        asyncio.ensure_future(_read(connection, on_frame)),
-        asyncio.ensure_future(connection.closed_event.wait()),
-    ]
+    """Send on this task and read on another, until either ends, a task beside them ends, or
+    the connection closes; then stop the rest.
+
+    An idle connection waits in two tasks (this one and the reader), plus what it runs beside.
+    """
+    tasks = [asyncio.ensure_future(work) for work in (*beside, _read(connection, on_frame))]
+    for task in tasks:
+        task.add_done_callback(lambda _: connection.stop_sending())
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await connection.run_sender()
     finally:
         await stop_tasks(tasks)
         await connection.finish()
@@ -170,7 +170,7 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
 async def watch(
     connection: Connection,
     still_allowed: Callable[[], Awaitable[bool]],
-    nudge: asyncio.Event,
+    nudge: Signal,
     seconds: float,
 ) -> None:
     """Re-check access when nudged or every `seconds`; close with 4403 once it is gone."""

@@ -12,7 +12,6 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from models.base import format_timestamp, utcnow
 from router.events import Event
-from router.tasks import within
+from router.tasks import Signal, wait_set, within
 
 log = logging.getLogger("connectnow.ws")
 
@@ -28,6 +27,7 @@ OUTBOX_LIMIT = 256
 """Frames a connection may have waiting; past this its client is too slow and is dropped."""
 
 CLOSE_TIMEOUT_SECONDS = 1.0
+MIN_WAIT_SECONDS = 0.05
 
 # Close codes of the application range (4000-4999) that clients may act on.
 CLOSE_UNAUTHENTICATED = 4401
@@ -39,6 +39,28 @@ CLOSE_TOO_SLOW = 4429
 class Connection:
     """A websocket after its handshake: frames in order, sent by one task, closed once."""
 
+    # Ten thousand idle consoles hold ten thousand of these: no per-instance dict, a list for
+    # the (nearly always empty) outbox, single-waiter signals rather than events.
+    __slots__ = (
+        "_closed_event",
+        "_closing",
+        "_farewell",
+        "_last_heard",
+        "_last_sent",
+        "_outbox",
+        "_stopping",
+        "_wakeup",
+        "channel",
+        "closed",
+        "id",
+        "labels",
+        "on_event",
+        "ping_seconds",
+        "seq",
+        "started",
+        "websocket",
+    )
+
     def __init__(self, websocket: WebSocket, channel: str, ping_seconds: float) -> None:
         self.websocket = websocket
         self.channel = channel
@@ -47,19 +69,34 @@ class Connection:
         self.seq = 0
         self.started = False
         self.closed = False
-        self.closed_event = asyncio.Event()
         self.on_event: Callable[[Event], None] = lambda event: None
         self.labels = ""
-        self._outbox: deque[dict[str, Any]] = deque()
-        self._wakeup = asyncio.Event()
+        self._closed_event: asyncio.Event | None = None
+        self._outbox: list[dict[str, Any]] = []
+        self._wakeup = Signal()
         self._last_heard = time.monotonic()
         self._last_sent = time.monotonic()
         self._closing: asyncio.Task[None] | None = None
         self._farewell: tuple[int, str] | None = None
+        self._stopping = False
+
+    @property
+    def closed_event(self) -> asyncio.Event:
+        """Set once the connection is closed; made when first asked for."""
+        if self._closed_event is None:
+            self._closed_event = asyncio.Event()
+            if self.closed:
+                self._closed_event.set()
+        return self._closed_event
+
+    def _mark_closed(self) -> None:
+        self.closed = True
+        if self._closed_event is not None:
+            self._closed_event.set()
 
     def begin(self, hello: dict[str, Any]) -> None:
         """Send `hello` first, then whatever events came while it was being prepared."""
-        self._outbox.appendleft({"type": "hello", **hello})
+        self._outbox.insert(0, {"type": "hello", **hello})
         self.started = True
         self._wakeup.set()
 
@@ -87,10 +124,9 @@ class Connection:
         """Close from any task: the sender stops, and the socket closes once, safely."""
         if self.closed:
             return
-        self.closed = True
+        self._mark_closed()
         self._outbox.clear()
         self._wakeup.set()
-        self.closed_event.set()
         self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     def close_when_sent(self, code: int, reason: str) -> None:
@@ -117,17 +153,30 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.websocket.send_text(self._encode({"type": frame_type, **data}))
 
+    def stop_sending(self) -> None:
+        """End the sender once the farewell, if one is due, is sent: the channel is ending."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def run_sender(self) -> None:
-        """Drain the outbox in order; ends when the connection closes or a send fails."""
-        while not self.closed:
+        """Drain the outbox in order, and send a `ping` frame after `ping_seconds` of quiet.
+
+        One task does both, so an idle connection costs one waiting task. Pings keep proxies
+        from closing a quiet socket; clients may answer with `ping` or `pong` but need not: a
+        dead peer is found by the transport's own pings (uvicorn's) and by a send that does
+        not finish in time. Ends when the connection closes, a send fails, or on
+        `stop_sending`.
+        """
+        while not self.closed and (not self._stopping or self._farewell is not None):
             if not self._outbox and self.started and self._farewell is not None:
                 self.close_soon(*self._farewell)
                 return
             if not self._outbox or not self.started:
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                if not await wait_set(self._wakeup, self._until_ping()):
+                    self._ping_if_quiet()
                 continue
-            frame = self._outbox.popleft()
+            frame = self._outbox.pop(0)
             try:
                 await within(self.websocket.send_text(self._encode(frame)), self.ping_seconds)
             except TimeoutError:
@@ -141,23 +190,19 @@ class Connection:
                 return
             except Exception:
                 # The client left or another task closed the socket under us: not an error.
-                self.closed = True
-                self.closed_event.set()
+                self._mark_closed()
                 return
             self._last_sent = time.monotonic()
 
-    async def run_pinger(self) -> None:
-        """Send a `ping` frame after `ping_seconds` of quiet, so proxies keep the socket open.
+    def _until_ping(self) -> float:
+        quiet_since = max(self._last_heard, self._last_sent)
+        return max(MIN_WAIT_SECONDS, quiet_since + self.ping_seconds - time.monotonic())
 
-        Clients may answer with `ping` or `pong` but need not: a dead peer is found by the
-        transport's own pings (uvicorn's) and by a send that does not finish in time.
-        """
-        while not self.closed:
-            await asyncio.sleep(self.ping_seconds / 4)
-            quiet_since = max(self._last_heard, self._last_sent)
-            if time.monotonic() - quiet_since >= self.ping_seconds:
-                self.push("ping")
-                self._last_sent = time.monotonic()
+    def _ping_if_quiet(self) -> None:
+        quiet_since = max(self._last_heard, self._last_sent)
+        if self.started and time.monotonic() - quiet_since >= self.ping_seconds:
+            self.push("ping")
+            self._last_sent = time.monotonic()
 
     def _encode(self, frame: dict[str, Any]) -> str:
         self.seq += 1

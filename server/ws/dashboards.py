@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from models.users import User
 from router import snapshot
 from router.events import Event
 from router.figures import hourly_counts, queue_figures
+from router.tasks import Signal
 from server.services import Services
 from server.ws import channel
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -88,7 +88,7 @@ async def _follow(services: Services, connection: Connection, company_id: int, u
         connection.begin({"company_id": company_id, "queues": queues})
         log.info("ws.opened channel=dashboard connection=%s %s", connection.id, connection.labels)
         watch = channel.watch(
-            connection, still_allowed, asyncio.Event(), services.settings.ws_ping_seconds
+            connection, still_allowed, Signal(), services.settings.ws_ping_seconds
         )
         await channel.serve(connection, on_frame, view.run(), watch)
     finally:

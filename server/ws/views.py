@@ -6,12 +6,11 @@ once at a time however many events come, and sends a frame only when something c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from router.tasks import wait_set
+from router.tasks import Signal, wait_set
 from server.ws.connection import Connection
 
 log = logging.getLogger("connectnow.ws")
@@ -26,7 +25,7 @@ class View:
     def __init__(self, connection: Connection, read: Reader) -> None:
         self.connection = connection
         self.read = read
-        self._stale = asyncio.Event()
+        self._stale = Signal()
         self._farewell: tuple[int, str] | None = None
 
     def stale(self) -> None:
