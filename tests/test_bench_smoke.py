@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
     "create->offer p50", "create->offer p99", "create->offer max",
     "create (REST) p99", "answer p50", "answer p99", "answer max",
-    "done p50", "done p99", "done max", "full flows", "create flat out", "errors",
+    "done p50", "done p99", "done max", "full flows at 10/s arrivals", "create flat out",
+    "flows per CPU second (1 / CPU per flow)", "errors",
     "server CPU", "server CPU per flow", "RSS per agent", "bare broadcast all p99",
     "race rounds without one winner", "race answer p99",
     "double holders", "over limit", "lost",
