@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, insert, select, update
+from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -38,6 +38,86 @@ _queries = Query.__table__  # type: ignore[attr-defined]
 _query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
 _query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
 _company_users = CompanyUser.__table__  # type: ignore[attr-defined]
+
+
+# The steps on every query's path are built once: building a statement and its cache key
+# costs more CPU than sending it. Bound names start with `b_` so as not to clash with the
+# columns an update sets.
+_OPEN = insert(_queries).returning(*_queries.c)
+_ENTER = insert(_query_queues)
+_MEMBER = (
+    select(_company_users, col(CompanyUserState.is_available))
+    .outerjoin(CompanyUserState, col(CompanyUserState.company_user_id) == col(CompanyUser.id))
+    .where(col(CompanyUser.id) == bindparam("b_company_user_id"))
+)
+_QUEUE_OWNER = select(col(Queue.company_user_id)).where(col(Queue.id) == bindparam("b_queue_id"))
+_SKILLS_MISSING = (
+    select(func.count())
+    .select_from(QueueSkill)
+    .where(
+        col(QueueSkill.queue_id) == bindparam("b_queue_id"),
+        col(QueueSkill.skill_id).not_in(
+            select(col(CompanyUserSkill.skill_id)).where(
+                col(CompanyUserSkill.company_user_id) == bindparam("b_company_user_id")
+            )
+        ),
+    )
+)
+_TAKE = (
+    update(_queries)
+    .where(_queries.c.id == bindparam("b_query_id"), _queries.c.status == "waiting")
+    .values(
+        status="ongoing",
+        holder_company_user_id=bindparam("b_company_user_id"),
+        answered_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_queries.c)
+)
+_CLAIM_SLOT = (
+    update(_company_users)
+    .where(
+        _company_users.c.id == bindparam("b_company_user_id"),
+        _company_users.c.ongoing_count < _company_users.c.max_ongoing_queries_handled,
+    )
+    .values(ongoing_count=_company_users.c.ongoing_count + 1)
+)
+_LEAVE_ANSWERED = (
+    update(_query_queues)
+    .where(_query_queues.c.query_id == bindparam("b_query_id"), _query_queues.c.left_at.is_(None))
+    .values(
+        answered_at=bindparam("b_now"),
+        answered_by=bindparam("b_company_user_id"),
+        left_at=bindparam("b_now"),
+    )
+)
+_HOLD = insert(_query_company_users)
+_FINISH = (
+    update(_queries)
+    .where(
+        _queries.c.id == bindparam("b_query_id"),
+        _queries.c.status == "ongoing",
+        _queries.c.holder_company_user_id == bindparam("b_company_user_id"),
+    )
+    .values(
+        status="done",
+        done_at=bindparam("b_now"),
+        ended_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_queries.c)
+)
+_ongoing = _company_users.c.ongoing_count
+_FREE_SLOT = (
+    update(_company_users)
+    .where(_company_users.c.id == bindparam("b_company_user_id"))
+    .values(ongoing_count=case((_ongoing > 0, _ongoing - 1), else_=0))
+)
+_RELEASE = update(_query_company_users).where(
+    _query_company_users.c.query_id == bindparam("b_query_id"),
+    _query_company_users.c.company_user_id == bindparam("b_company_user_id"),
+    _query_company_users.c.released_at.is_(None),
+)
 
 
 class Refused(Exception):
@@ -67,25 +147,24 @@ async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
     """Store a waiting query and its first stay on its queue; returns the stored query."""
     async with db.connect() as conn:
         inserted = await conn.execute(
-            insert(_queries)
-            .values(
-                company_id=new.company_id,
-                queue_id=new.queue_id,
-                source=new.source,
-                is_link=new.is_link,
-                email=new.email,
-                name=new.name,
-                surname=new.surname,
-                status="waiting",
-                customer_token_hash=new.customer_token_hash,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(*_queries.c)
+            _OPEN,
+            {
+                "company_id": new.company_id,
+                "queue_id": new.queue_id,
+                "source": new.source,
+                "is_link": new.is_link,
+                "email": new.email,
+                "name": new.name,
+                "surname": new.surname,
+                "status": "waiting",
+                "customer_token_hash": new.customer_token_hash,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         query = _stored(inserted.one())
         await conn.execute(
-            insert(_query_queues).values(query_id=query.id, queue_id=new.queue_id, entered_at=now)
+            _ENTER, {"query_id": query.id, "queue_id": new.queue_id, "entered_at": now}
         )
     return query
 
@@ -100,16 +179,7 @@ async def answer_refusal(db: Database, query: Query, company_user_id: int) -> st
         return NOT_WAITING.get(query.status, ALREADY_ANSWERED)
 
     async with db.engine.connect() as conn:
-        member = (
-            await conn.execute(
-                select(_company_users, col(CompanyUserState.is_available))
-                .outerjoin(
-                    CompanyUserState,
-                    col(CompanyUserState.company_user_id) == col(CompanyUser.id),
-                )
-                .where(col(CompanyUser.id) == company_user_id)
-            )
-        ).first()
+        member = (await conn.execute(_MEMBER, {"b_company_user_id": company_user_id})).first()
         if member is None or member.company_id != query.company_id:
             return "You are not a company user of this query's company."
         reason = _member_refusal(member)
@@ -131,23 +201,13 @@ def _member_refusal(member: Any) -> str | None:
 
 
 async def _skill_refusal(conn: AsyncConnection, queue_id: int, company_user_id: int) -> str | None:
-    owner = (
-        await conn.execute(select(col(Queue.company_user_id)).where(col(Queue.id) == queue_id))
-    ).scalar_one_or_none()
+    owner = (await conn.execute(_QUEUE_OWNER, {"b_queue_id": queue_id})).scalar_one_or_none()
     if owner is not None:
         if owner != company_user_id:
             return "This query waits on another company user's personal queue."
         return None
-    held = select(col(CompanyUserSkill.skill_id)).where(
-        col(CompanyUserSkill.company_user_id) == company_user_id
-    )
-    missing = (
-        await conn.execute(
-            select(func.count())
-            .select_from(QueueSkill)
-            .where(col(QueueSkill.queue_id) == queue_id, col(QueueSkill.skill_id).not_in(held))
-        )
-    ).scalar_one()
+    asked = {"b_queue_id": queue_id, "b_company_user_id": company_user_id}
+    missing = (await conn.execute(_SKILLS_MISSING, asked)).scalar_one()
     if missing:
         return "You do not hold every skill this query's queue requires."
     return None
@@ -160,39 +220,16 @@ async def answer(db: Database, query_id: int, company_user_id: int, *, now: date
     the order every step here locks them in), or the transaction rolls back.
     """
     async with db.connect() as conn:
-        taken = await conn.execute(
-            update(_queries)
-            .where(_queries.c.id == query_id, _queries.c.status == "waiting")
-            .values(
-                status="ongoing",
-                holder_company_user_id=company_user_id,
-                answered_at=now,
-                updated_at=now,
-            )
-            .returning(*_queries.c)
-        )
-        answered = taken.one_or_none()
+        bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
+        answered = (await conn.execute(_TAKE, bound)).one_or_none()
         if answered is None:
             raise Refused(ALREADY_ANSWERED)
-        claimed = await conn.execute(
-            update(_company_users)
-            .where(
-                _company_users.c.id == company_user_id,
-                _company_users.c.ongoing_count < _company_users.c.max_ongoing_queries_handled,
-            )
-            .values(ongoing_count=_company_users.c.ongoing_count + 1)
-        )
+        claimed = await conn.execute(_CLAIM_SLOT, {"b_company_user_id": company_user_id})
         if claimed.rowcount != 1:
             raise Refused(NO_FREE_SLOT)
+        await conn.execute(_LEAVE_ANSWERED, bound)
         await conn.execute(
-            update(_query_queues)
-            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
-            .values(answered_at=now, answered_by=company_user_id, left_at=now)
-        )
-        await conn.execute(
-            insert(_query_company_users).values(
-                query_id=query_id, company_user_id=company_user_id, answered_at=now
-            )
+            _HOLD, {"query_id": query_id, "company_user_id": company_user_id, "answered_at": now}
         )
     return _stored(answered)
 
@@ -200,17 +237,8 @@ async def answer(db: Database, query_id: int, company_user_id: int, *, now: date
 async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:
     """Finish an ongoing query its holder marks done, and free the holder's slot."""
     async with db.connect() as conn:
-        finished = await conn.execute(
-            update(_queries)
-            .where(
-                _queries.c.id == query_id,
-                _queries.c.status == "ongoing",
-                _queries.c.holder_company_user_id == company_user_id,
-            )
-            .values(status="done", done_at=now, ended_at=now, updated_at=now)
-            .returning(*_queries.c)
-        )
-        done = finished.one_or_none()
+        bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
+        done = (await conn.execute(_FINISH, bound)).one_or_none()
         if done is None:
             raise Refused(
                 "Only the company user that last answered this ongoing query may do that."
@@ -222,24 +250,15 @@ async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: d
 async def _free_slot(
     conn: AsyncConnection, query_id: int, company_user_id: int, now: datetime, *, done: bool
 ) -> None:
-    count = _company_users.c.ongoing_count
-    await conn.execute(
-        update(_company_users)
-        .where(_company_users.c.id == company_user_id)
-        .values(ongoing_count=case((count > 0, count - 1), else_=0))
-    )
-    values: dict[str, Any] = {"released_at": now}
+    await conn.execute(_FREE_SLOT, {"b_company_user_id": company_user_id})
+    values: dict[str, Any] = {
+        "b_query_id": query_id,
+        "b_company_user_id": company_user_id,
+        "released_at": now,
+    }
     if done:
         values["done_at"] = now
-    await conn.execute(
-        update(_query_company_users)
-        .where(
-            _query_company_users.c.query_id == query_id,
-            _query_company_users.c.company_user_id == company_user_id,
-            _query_company_users.c.released_at.is_(None),
-        )
-        .values(**values)
-    )
+    await conn.execute(_RELEASE, values)
 
 
 async def transfer(
