@@ -43,6 +43,9 @@ def _base_settings(**changes: object) -> Settings:
         public_rate_limit_per_minute=100_000,
         smtp_url="",
         presence_grace_seconds=30.0,
+        # Test runs share one PostgreSQL (100 connections) between workers and live servers.
+        db_pool_size=8,
+        db_max_overflow=6,
         **changes,  # type: ignore[arg-type]
     )
 

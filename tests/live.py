@@ -131,6 +131,8 @@ def _environment(database_url: str, redis_prefix: str, extra: dict[str, str]) ->
             "RATE_LIMIT_PER_MINUTE": "1000000",
             "PUBLIC_RATE_LIMIT_PER_MINUTE": "1000000",
             "TIMER_POLL_SECONDS": "0.1",
+            "DB_POOL_SIZE": "4",
+            "DB_MAX_OVERFLOW": "4",
             **extra,
         }
     )

@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from router.tasks import Signal, stop_tasks, wait_set
-from server.ws import channel
+from server.ws.guard import Guard
 from server.ws.views import View
 from tests.test_ws_connection import FakeSocket, opened
 
@@ -39,9 +39,10 @@ def _view_loop() -> tuple[Awaitable[None], Callable[[], None]]:
     return view.run(), view.stale
 
 
-def _watch_loop() -> tuple[Awaitable[None], Callable[[], None]]:
-    nudge = Signal()
-    return channel.watch(opened(FakeSocket()), _still_allowed, nudge, 60), nudge.set
+def _guard_loop() -> tuple[Awaitable[None], Callable[[], None]]:
+    guard, connection = Guard(60), opened(FakeSocket())
+    guard.watch(connection, _still_allowed)
+    return guard.run(), lambda: guard.nudge(connection)
 
 
 def _bare_wait() -> tuple[Awaitable[None], Callable[[], None]]:
@@ -63,7 +64,7 @@ def _waiting_on(event: asyncio.Event | Signal) -> tuple[Awaitable[None], Callabl
 
 
 @pytest.mark.parametrize(
-    "loop", [_view_loop, _watch_loop, _bare_wait, _bare_signal], ids=lambda f: f.__name__
+    "loop", [_view_loop, _guard_loop, _bare_wait, _bare_signal], ids=lambda f: f.__name__
 )
 @pytest.mark.parametrize("steps", STEPS)
 async def test_a_loop_woken_and_cancelled_in_the_same_step_ends(

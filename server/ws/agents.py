@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -14,13 +15,15 @@ from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState
 from models.public import company_user_public, query_public
 from models.queries import Query
+from models.users import User
 from router.base import Router
 from router.events import Event
-from router.tasks import Signal
 from server.errors import ApiError
 from server.services import Services
 from server.ws import channel, states
+from server.ws.channel import Viewer
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
+from server.ws.guard import REVOKED_REASON
 from server.ws.hub import COMPANY_DELETED, hub_of
 
 log = logging.getLogger("connectnow.ws")
@@ -52,8 +55,20 @@ async def agent_channel(websocket: WebSocket) -> None:
             "may follow this console.",
         )
         return
+    assert member.id is not None and user.id is not None
     connection.labels = f"company_user={company_user_id} user={user.id} owner={is_owner}"
-    await _follow(services, connection, member, user, is_owner)
+    console = Console(member.id, member.company_id, Viewer(user.id, user.is_admin), is_owner)
+    await _follow(services, connection, console)
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What an open console keeps: ids, not rows, for ten thousand of them stay open."""
+
+    company_user_id: int
+    company_id: int
+    viewer: Viewer
+    is_owner: bool
 
 
 async def _member(services: Services, company_user_id: int) -> CompanyUser | None:
@@ -70,30 +85,27 @@ async def _member(services: Services, company_user_id: int) -> CompanyUser | Non
     return member
 
 
-async def _may_watch(services: Services, user: Any, member: CompanyUser) -> bool:
+async def _may_watch(services: Services, user: Viewer | User, member: CompanyUser) -> bool:
     return await channel.role_in(services, user, member.company_id) in WATCHER_ROLES
 
 
-async def _follow(
-    services: Services, connection: Connection, member: CompanyUser, watcher: Any, is_owner: bool
-) -> None:
-    assert member.id is not None
+async def _follow(services: Services, connection: Connection, console: Console) -> None:
     hub = hub_of(services)
     last_state: list[tuple[Any, Any]] = []
-    nudge = Signal()
+    is_owner = console.is_owner
 
     async def still_allowed() -> bool:
-        fresh = await _member(services, member.id or 0)
+        fresh = await _member(services, console.company_user_id)
         if fresh is None:
             return False
-        return is_owner or await _may_watch(services, watcher, fresh)
+        return is_owner or await _may_watch(services, console.viewer, fresh)
 
     def on_event(event: Event) -> None:
         if event.type == COMPANY_DELETED:
             channel.company_deleted(connection)
             return
         if event.type == "limits.changed":
-            nudge.set()  # the company user was changed, perhaps removed: look again
+            hub.guard.nudge(connection)  # the company user was changed, perhaps removed
         if event.type == "state.changed":
             key = states.key_of(event.data)
             if last_state and last_state[-1] == key:
@@ -110,29 +122,31 @@ async def _follow(
                 {"message": "This console is read-only: only its company user sets its state."},
             )
         else:
-            await _set_state(services, connection, member, frame)
+            await _set_state(services, connection, console, frame)
 
+    member_id, company_id = console.company_user_id, console.company_id
     connection.on_event = on_event
-    hub.add(hub.agents, member.id, connection)
-    hub.add(hub.agents_by_company, member.company_id, connection)
+    hub.add(hub.agents, member_id, connection)
+    hub.add(hub.agents_by_company, company_id, connection)
+    hub.guard.watch(connection, still_allowed)
     router = services.hooks if isinstance(services.hooks, Router) else None
     try:
         if is_owner and router is not None:
-            await _tell_presence(router.agent_connected, member.id, connection)
-        hello = await _hello(services, member, router, is_owner)
+            await _tell_presence(router.agent_connected, member_id, connection)
+        hello = await _hello(services, member_id, router, is_owner)
+        if hello is None:
+            await channel.refuse(connection, CLOSE_FORBIDDEN, REVOKED_REASON)
+            return
         last_state[:] = [states.key_of(hello["state"])]
         connection.begin(hello)
         log.info("ws.opened channel=agent connection=%s %s", connection.id, connection.labels)
-        await channel.serve(
-            connection,
-            on_frame,
-            channel.watch(connection, still_allowed, nudge, services.settings.ws_ping_seconds),
-        )
+        await channel.serve(connection, on_frame)
     finally:
-        hub.remove(hub.agents, member.id, connection)
-        hub.remove(hub.agents_by_company, member.company_id, connection)
+        hub.guard.forget(connection)
+        hub.remove(hub.agents, member_id, connection)
+        hub.remove(hub.agents_by_company, company_id, connection)
         if is_owner and router is not None:
-            await _tell_presence(router.agent_disconnected, member.id, connection)
+            await _tell_presence(router.agent_disconnected, member_id, connection)
         log.info("ws.closed channel=agent connection=%s %s", connection.id, connection.labels)
 
 
@@ -149,30 +163,31 @@ async def _tell_presence(
 
 
 async def _hello(
-    services: Services, member: CompanyUser, router: Router | None, is_owner: bool
-) -> dict[str, Any]:
-    """Everything a console shows, so that a reconnect misses nothing."""
-    assert member.id is not None
+    services: Services, member_id: int, router: Router | None, is_owner: bool
+) -> dict[str, Any] | None:
+    """Everything a console shows, so that a reconnect misses nothing; None once it is gone."""
     async with services.db.session() as session:
-        fresh = await session.get(CompanyUser, member.id)
+        fresh = await session.get(CompanyUser, member_id)
+        if fresh is None:
+            return None
         state = await session.scalar(
-            select(CompanyUserState).where(col(CompanyUserState.company_user_id) == member.id)
+            select(CompanyUserState).where(col(CompanyUserState.company_user_id) == member_id)
         )
         ongoing = (
             await session.execute(
                 select(Query)
                 .where(
-                    col(Query.holder_company_user_id) == member.id,
+                    col(Query.holder_company_user_id) == member_id,
                     col(Query.status) == "ongoing",
                 )
                 .order_by(col(Query.answered_at), col(Query.id))
             )
         ).scalars()
         ongoing_queries = [query_public(query) for query in ongoing]
-    offers = await router.offers_of(member.id) if router is not None else []
+    offers = await router.offers_of(member_id) if router is not None else []
     return {
-        "company_user": company_user_public(fresh or member),
-        "state": states.public(member.id, state),
+        "company_user": company_user_public(fresh),
+        "state": states.public(member_id, state),
         "offers": offers,
         "ongoing": ongoing_queries,
         "read_only": not is_owner,
@@ -180,23 +195,22 @@ async def _hello(
 
 
 async def _set_state(
-    services: Services, connection: Connection, member: CompanyUser, frame: dict[str, Any]
+    services: Services, connection: Connection, console: Console, frame: dict[str, Any]
 ) -> None:
-    assert member.id is not None
     problem, is_available, status_text = states.read_set_frame(frame)
     if problem is not None:
         connection.push("error", {"message": problem})
         return
     try:
         state, changed = await states.set_availability(
-            services, member, is_available=is_available, status_text=status_text
+            services, console.company_user_id, is_available=is_available, status_text=status_text
         )
     except ApiError as exc:
         connection.push("error", {"message": exc.message})
         return
     log.info(
         "ws.state_set company_user=%s is_available=%s changed=%s connection=%s",
-        member.id,
+        console.company_user_id,
         is_available,
         changed,
         connection.id,
@@ -210,9 +224,9 @@ async def _set_state(
     await hub_of(services).bus.publish(
         Event(
             type="state.changed",
-            company_id=member.company_id,
+            company_id=console.company_id,
             data=data,
-            company_user_ids=(member.id,),
+            company_user_ids=(console.company_user_id,),
             dashboard=True,
         )
     )

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlmodel import col
 from models.companies import Company
 from models.company_users import CompanyUser
 from models.users import User
-from router.tasks import Signal, stop_tasks, wait_set, within
+from router.tasks import stop_tasks, within
 from server.auth import resolve_token
 from server.services import Services
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -104,7 +105,15 @@ async def user_of(services: Services, frame: dict[str, Any]) -> User | None:
     return None if resolved is None else resolved[1]
 
 
-async def role_in(services: Services, user: User, company_id: int) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who follows a channel, as long-lived sockets keep it: not the whole user row."""
+
+    id: int
+    is_admin: bool
+
+
+async def role_in(services: Services, user: User | Viewer, company_id: int) -> str | None:
     """The user's role in a live company; administrators stand as managers."""
     if not known_id(company_id):
         return None
@@ -165,24 +174,6 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
             connection.push("error", {"message": "This connection is already authenticated."})
         else:
             await on_frame(frame)
-
-
-async def watch(
-    connection: Connection,
-    still_allowed: Callable[[], Awaitable[bool]],
-    nudge: Signal,
-    seconds: float,
-) -> None:
-    """Re-check access when nudged or every `seconds`; close with 4403 once it is gone."""
-    while not connection.closed:
-        await wait_set(nudge, seconds)
-        nudge.clear()
-        if connection.closed:
-            return
-        if not await still_allowed():
-            log.info("ws.revoked channel=%s connection=%s", connection.channel, connection.id)
-            connection.close_soon(CLOSE_FORBIDDEN, "Access to this channel has ended.")
-            return
 
 
 def company_deleted(connection: Connection) -> None:

@@ -12,11 +12,9 @@ from sqlmodel import col
 from starlette.websockets import WebSocket
 
 from models.queues import Queue
-from models.users import User
 from router import snapshot
 from router.events import Event
 from router.figures import hourly_counts, queue_figures
-from router.tasks import Signal
 from server.services import Services
 from server.ws import channel
 from server.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Connection
@@ -50,15 +48,18 @@ async def dashboard_channel(websocket: WebSocket) -> None:
             "Only a staffing manager or manager of this company may watch its dashboard.",
         )
         return
+    assert user.id is not None
     connection.labels = f"company={company_id} user={user.id}"
-    await _follow(services, connection, company_id, user)
+    await _follow(services, connection, company_id, channel.Viewer(user.id, user.is_admin))
 
 
-async def _follow(services: Services, connection: Connection, company_id: int, user: User) -> None:
+async def _follow(
+    services: Services, connection: Connection, company_id: int, viewer: channel.Viewer
+) -> None:
     hub = hub_of(services)
 
     async def still_allowed() -> bool:
-        return await channel.role_in(services, user, company_id) in VIEWER_ROLES
+        return await channel.role_in(services, viewer, company_id) in VIEWER_ROLES
 
     shown: list[list[dict[str, Any]]] = []
 
@@ -82,16 +83,15 @@ async def _follow(services: Services, connection: Connection, company_id: int, u
 
     connection.on_event = on_event
     hub.add(hub.dashboards, company_id, connection)
+    hub.guard.watch(connection, still_allowed)
     try:
         queues = await figures(services, company_id)
         shown.append(queues)
         connection.begin({"company_id": company_id, "queues": queues})
         log.info("ws.opened channel=dashboard connection=%s %s", connection.id, connection.labels)
-        watch = channel.watch(
-            connection, still_allowed, Signal(), services.settings.ws_ping_seconds
-        )
-        await channel.serve(connection, on_frame, view.run(), watch)
+        await channel.serve(connection, on_frame, view.run())
     finally:
+        hub.guard.forget(connection)
         hub.remove(hub.dashboards, company_id, connection)
         log.info("ws.closed channel=dashboard connection=%s %s", connection.id, connection.labels)
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from router.events import Event, EventBus
 from server.services import Services
 from server.ws.connection import Connection
+from server.ws.guard import Guard
 
 log = logging.getLogger("connectnow.ws")
 
@@ -50,8 +51,9 @@ class LocalBus:
 class Hub:
     """Local connections by what they follow: company user, company, or query."""
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, guard_seconds: float = 20.0) -> None:
         self.bus = bus
+        self.guard = Guard(guard_seconds)
         self.agents: dict[int, set[Connection]] = {}
         self.agents_by_company: dict[int, set[Connection]] = {}
         self.dashboards: dict[int, set[Connection]] = {}
@@ -61,8 +63,10 @@ class Hub:
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self.guard.start()
 
     async def stop(self) -> None:
+        await self.guard.stop()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -131,7 +135,7 @@ def hub_of(services: Services) -> Hub:
     hub = services.extras.get(HUB_KEY)
     if hub is None:
         bus = getattr(services.hooks, "bus", None)
-        hub = Hub(bus if bus is not None else LocalBus())
+        hub = Hub(bus if bus is not None else LocalBus(), services.settings.ws_ping_seconds)
         services.extras[HUB_KEY] = hub
     assert isinstance(hub, Hub)
     return hub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.company_users import CompanyUser, CompanyUserState
+from models.company_users import CompanyUserState
 from models.public import state_public
 from server import staff
 from server.services import Services
@@ -44,22 +44,21 @@ def read_set_frame(frame: dict[str, Any]) -> tuple[str | None, bool, Any]:
 
 
 async def set_availability(
-    services: Services, member: CompanyUser, *, is_available: bool, status_text: Any
+    services: Services, member_id: int, *, is_available: bool, status_text: Any
 ) -> tuple[dict[str, Any], bool]:
     """Change the company user's own availability as `PUT /api/company-user-states` does.
 
     Answers the state as frames show it, and whether anything changed.
     """
-    assert member.id is not None
     result = await staff.set_availability(
         services.db,
-        member.id,
+        member_id,
         is_available,
         reason="manual",
-        changed_by=member.id,
+        changed_by=member_id,
         status_text=None if status_text is KEEP else (status_text or ""),
         clock=services.clock,
     )
     if result.changed:
-        await services.hooks.state_changed(member.id)
-    return public(member.id, result.state), result.changed
+        await services.hooks.state_changed(member_id)
+    return public(member_id, result.state), result.changed
