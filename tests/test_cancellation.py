@@ -41,7 +41,7 @@ def _view_loop() -> tuple[Awaitable[None], Callable[[], None]]:
 
 def _guard_loop() -> tuple[Awaitable[None], Callable[[], None]]:
     guard, connection = Guard(60), opened(FakeSocket())
-    guard.watch(connection, _still_allowed)
+    guard.watch(connection, _still_allowed, periodic=True)
     return guard.run(), lambda: guard.nudge(connection)
 
 

@@ -10,7 +10,7 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect
 
 from server.settings import Settings
-from tests.helpers import Client
+from tests.helpers import Client, member
 from tests.test_ws_agents import (
     closed_with,
     connect,
@@ -163,3 +163,32 @@ async def _close_of(session: AsyncWebSocketSession) -> tuple[int, str | None]:
             await session.receive()
         except WebSocketDisconnect as closed:
             return closed.code, closed.reason
+
+
+async def test_a_demoted_watcher_loses_the_console_and_dashboard_it_watched(
+    settings: Settings,
+) -> None:
+    """No event tells those sockets of the watcher's new role: the guard's sweep finds it."""
+    async with Client.running(replace(settings, ws_ping_seconds=0.3)) as client:
+        boss, agent, company_user = await team(client)
+        company_id = company_user["company_id"]
+        staffer, staffer_member = await member(client, boss, company_id, "staffing_manager")
+        async with (
+            sockets(client) as http,
+            connect(http, f"/ws/company-users/{company_user['id']}") as watched,
+            connect(http, f"/ws/companies/{company_id}") as dashboard,
+            connect(http, f"/ws/company-users/{company_user['id']}") as own,
+        ):
+            assert (await signed_in(watched, staffer))["read_only"] is True
+            await signed_in(dashboard, staffer)
+            assert (await signed_in(own, agent))["read_only"] is False
+            demoted = await client.put(
+                f"/api/company-users/{staffer_member['id']}", boss, json={"role": "agent"}
+            )
+            assert demoted.status_code == 200, demoted.text
+            codes = (await closed_with(watched), await closed_with(dashboard))
+            await own.send_json({"type": "ping"})
+            still_open = await until(own, "pong")
+
+    assert codes == (4403, 4403)
+    assert still_open["type"] == "pong"

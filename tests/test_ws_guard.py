@@ -51,8 +51,8 @@ async def test_a_nudged_socket_that_lost_access_closes_at_once_and_others_stay()
     lost_socket = Closable()
     kept, lost = opened(FakeSocket()), opened(lost_socket)
     kept_access, lost_access = Access(), Access(allowed=False)
-    guard.watch(kept, kept_access)
-    guard.watch(lost, lost_access)
+    guard.watch(kept, kept_access, periodic=True)
+    guard.watch(lost, lost_access, periodic=True)
     guard.start()
     try:
         guard.nudge(lost)
@@ -66,11 +66,12 @@ async def test_a_nudged_socket_that_lost_access_closes_at_once_and_others_stay()
     assert (kept_access.asked, lost_access.asked) == (0, 1)  # no sweep was due yet
 
 
-async def test_the_sweep_checks_every_socket_without_being_told() -> None:
+async def test_the_sweep_checks_periodic_sockets_without_being_told_and_no_others() -> None:
     guard = Guard(seconds=0.1)
-    connection = opened(FakeSocket())
-    access = Access()
-    guard.watch(connection, access)
+    connection, own_console = opened(FakeSocket()), opened(FakeSocket())
+    access, own_access = Access(), Access(allowed=False)
+    guard.watch(connection, access, periodic=True)
+    guard.watch(own_console, own_access, periodic=False)
     guard.start()
     try:
         with anyio.fail_after(5):
@@ -83,14 +84,15 @@ async def test_the_sweep_checks_every_socket_without_being_told() -> None:
         await guard.stop()
 
     assert connection.closed
+    assert (own_access.asked, own_console.closed) == (0, False)
 
 
 async def test_a_failing_check_neither_closes_the_socket_nor_stops_the_guard() -> None:
     guard = Guard(seconds=3600)
     broken, fine = opened(FakeSocket()), opened(FakeSocket())
     broken_access, fine_access = Access(failing=True), Access(allowed=False)
-    guard.watch(broken, broken_access)
-    guard.watch(fine, fine_access)
+    guard.watch(broken, broken_access, periodic=True)
+    guard.watch(fine, fine_access, periodic=True)
     guard.start()
     try:
         guard.nudge(broken)
@@ -107,7 +109,7 @@ async def test_a_forgotten_socket_is_not_checked() -> None:
     guard = Guard(seconds=3600)
     connection = opened(FakeSocket())
     access = Access(allowed=False)
-    guard.watch(connection, access)
+    guard.watch(connection, access, periodic=True)
     guard.forget(connection)
     guard.nudge(connection)
     guard.start()

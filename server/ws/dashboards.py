@@ -83,7 +83,7 @@ async def _follow(
 
     connection.on_event = on_event
     hub.add(hub.dashboards, company_id, connection)
-    hub.guard.watch(connection, still_allowed)
+    hub.guard.watch(connection, still_allowed, periodic=True)
     try:
         queues = await figures(services, company_id)
         shown.append(queues)

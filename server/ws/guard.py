@@ -1,9 +1,11 @@
 """Whether each console and dashboard of this process may still be open.
 
 Deleting a company or removing a company user reaches the sockets as events at once; a
-role taken away from someone watching a console or a dashboard has no event of its own, so
-every socket is also re-checked every `seconds`. One task does this for the whole process:
-a watcher per socket would cost every idle socket a task of its own.
+role taken away from someone watching another's console or a dashboard has no event of its
+own, so those sockets are also re-checked every `seconds`. An agent's own console is
+checked only when told: ten thousand of them re-read every few seconds would keep a core
+busy for nothing. One task does this for the whole process: a watcher per socket would cost
+every idle socket a task of its own.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ REVOKED_REASON = "Access to this channel has ended."
 
 
 class Guard:
-    """Checks a socket at once when nudged, and every socket every `seconds`."""
+    """Checks a socket at once when nudged, and the periodic ones every `seconds`."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._checks: dict[Connection, Check] = {}
+        self._periodic: dict[Connection, None] = {}
         self._nudged: dict[Connection, None] = {}
         self._signal = Signal()
         self._task: asyncio.Task[None] | None = None
@@ -40,11 +43,14 @@ class Guard:
         if self._task is not None:
             await stop_tasks([self._task])
 
-    def watch(self, connection: Connection, still_allowed: Check) -> None:
+    def watch(self, connection: Connection, still_allowed: Check, *, periodic: bool) -> None:
         self._checks[connection] = still_allowed
+        if periodic:
+            self._periodic[connection] = None
 
     def forget(self, connection: Connection) -> None:
         self._checks.pop(connection, None)
+        self._periodic.pop(connection, None)
         self._nudged.pop(connection, None)
 
     def nudge(self, connection: Connection) -> None:
@@ -61,7 +67,7 @@ class Guard:
             self._signal.clear()
             await self._check_nudged()
             if loop.time() >= sweep_at:
-                for connection in list(self._checks):
+                for connection in list(self._periodic):
                     await self._check(connection)
                     await self._check_nudged()  # a nudge does not wait for the sweep
                 sweep_at = loop.time() + self.seconds
