@@ -21,12 +21,18 @@ import redis
 from models import migrate
 from server.settings import Settings
 from tests.helpers import Client
+from tests.leftovers import remove_leftovers, run_id
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-RUN_ID = uuid.uuid4().hex[:10]
+RUN_ID = run_id()
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remove what runs killed outright (a worker ended by a timeout) could not."""
+    remove_leftovers(PG_ADMIN_DSN, REDIS_URL)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from httpx_ws import aconnect_ws
 from models import migrate
 from tests.conftest import PG_ADMIN_DSN, REDIS_URL
 from tests.helpers import Client
+from tests.leftovers import run_id
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 60.0
@@ -204,11 +204,12 @@ async def cluster(
     count: int, log_dir: Path, env: dict[str, str] | None = None
 ) -> AsyncIterator[Cluster]:
     """`count` server processes sharing a fresh database and Redis prefix, stopped at the end."""
-    name = f"cn_live_{uuid.uuid4().hex[:10]}"
+    unique = run_id()
+    name = f"cn_live_{unique}"
     await _pg_admin(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     database_url = f"{base}/{name}"
-    prefix = f"cnlive:{uuid.uuid4().hex[:10]}"
+    prefix = f"cnlive:{unique}"
     servers: list[LiveServer] = []
     try:
         await asyncio.to_thread(migrate.upgrade, database_url)
