@@ -627,7 +627,7 @@ class RoutingEngine(Router):
             return None
         query = await self._query(query_id)
         if query is not None and query.status != "waiting":
-            return "This query was already answered on all the queues it waited on."
+            return "This query has already been answered on all the queues it waited on."
         return "This query was not offered to you."
 
     async def query_answered(self, query: Query, company_user_id: int) -> None:

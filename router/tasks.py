@@ -74,6 +74,7 @@ async def stop_tasks(tasks: Iterable[asyncio.Future[Any]], within: float = 5.0) 
     Code outside the project may still swallow a cancellation, so this keeps cancelling
     until the tasks end or `within` seconds pass, and says which did not stop.
     """
+    tasks = list(tasks)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     pending = {task for task in tasks if not task.done()}
@@ -82,5 +83,11 @@ async def stop_tasks(tasks: Iterable[asyncio.Future[Any]], within: float = 5.0) 
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.5)
     for task in pending:
-        name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
-        log.warning("router.task_did_not_stop task=%s", name)
+        log.warning("router.task_did_not_stop task=%s", _name(task))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("router.task_failed task=%s", _name(task), exc_info=task.exception())
+
+
+def _name(task: asyncio.Future[Any]) -> str:
+    return task.get_name() if isinstance(task, asyncio.Task) else repr(task)

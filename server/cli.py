@@ -39,6 +39,11 @@ async def _grant(email: str, revoke: bool) -> int:
 
 
 WS_MAX_BYTES = 1024 * 1024  # a client frame is small JSON; more is abuse
+SHUTDOWN_SECONDS = 10
+"""How long a stopping server waits for open connections: a client that stopped reading
+could otherwise hold a SIGTERM off for ever."""
+# TODO: no test yet reproduces that stall (a reader with a tiny receive buffer did not hold
+# the shutdown here); the bound is uvicorn's own and costs nothing when connections close.
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         ws_max_size=WS_MAX_BYTES,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
     )
     return 0
 

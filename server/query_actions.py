@@ -27,6 +27,7 @@ from models.queues import Queue, QueueSkill
 
 ALREADY_ANSWERED = "This query has already been answered on all the queues it waited on."
 NO_FREE_SLOT = "You have no free slot: finish an ongoing query before answering another."
+MOVED = "This query moved to another queue meanwhile; it will be offered anew there."
 NOT_WAITING = {
     "ongoing": ALREADY_ANSWERED,
     "done": ALREADY_ANSWERED,
@@ -73,6 +74,10 @@ _TAKE = (
         updated_at=bindparam("b_now"),
     )
     .returning(*_queries.c)
+)
+_TAKE_ON_QUEUE = _TAKE.where(_queries.c.queue_id == bindparam("b_queue_id"))
+_STATUS = select(_queries.c.status, _queries.c.queue_id).where(
+    _queries.c.id == bindparam("b_query_id")
 )
 _CLAIM_SLOT = (
     update(_company_users)
@@ -213,17 +218,32 @@ async def _skill_refusal(conn: AsyncConnection, queue_id: int, company_user_id: 
     return None
 
 
-async def answer(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:
+async def answer(
+    db: Database,
+    query_id: int,
+    company_user_id: int,
+    *,
+    now: datetime,
+    on_queue: int | None = None,
+) -> Query:
     """Make the company user the holder of a waiting query, if it has a free slot.
+
+    With `on_queue`, only while the query still waits on that queue: the caller checked the
+    company user's skills against it, and a transfer meanwhile must not be answered past
+    them.
 
     Both conditional updates must hit one row, in this order (query, then company user,
     the order every step here locks them in), or the transaction rolls back.
     """
     async with db.connect() as conn:
         bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
-        answered = (await conn.execute(_TAKE, bound)).one_or_none()
+        if on_queue is None:
+            taken = await conn.execute(_TAKE, bound)
+        else:
+            taken = await conn.execute(_TAKE_ON_QUEUE, {**bound, "b_queue_id": on_queue})
+        answered = taken.one_or_none()
         if answered is None:
-            raise Refused(ALREADY_ANSWERED)
+            raise Refused(await _why_not_taken(conn, query_id))
         claimed = await conn.execute(_CLAIM_SLOT, {"b_company_user_id": company_user_id})
         if claimed.rowcount != 1:
             raise Refused(NO_FREE_SLOT)
@@ -232,6 +252,16 @@ async def answer(db: Database, query_id: int, company_user_id: int, *, now: date
             _HOLD, {"query_id": query_id, "company_user_id": company_user_id, "answered_at": now}
         )
     return _stored(answered)
+
+
+async def _why_not_taken(conn: AsyncConnection, query_id: int) -> str:
+    """The reason an answer found the query no longer as its checks saw it."""
+    now_seen = (await conn.execute(_STATUS, {"b_query_id": query_id})).first()
+    if now_seen is None:
+        return "This query no longer exists."
+    if now_seen.status != "waiting":
+        return NOT_WAITING.get(now_seen.status, ALREADY_ANSWERED)
+    return MOVED
 
 
 async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:

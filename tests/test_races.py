@@ -12,7 +12,7 @@ import pytest
 
 from server import query_actions
 from tests.helpers import Client
-from tests.test_queries_setup import agent, desk, member_row, open_query, record_hooks
+from tests.test_queries_setup import agent, desk, member_row, open_query, queue, record_hooks
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +81,32 @@ async def test_the_atomic_claims_alone_hold_under_concurrency(client: Client) ->
     assert (await member_row(client, ana.id)).ongoing_count == 2
     unclaimed = await client.get("/api/queries", place.manager, params={"scopes": "waiting"})
     assert len(unclaimed.json()) == 8
+
+
+async def test_an_answer_checked_against_one_queue_misses_the_query_moved_to_another(
+    client: Client,
+) -> None:
+    """A transfer between the checks and the answer: the answer is refused, with why."""
+    place = await desk(client)
+    ana = await agent(client, place.company_id)
+    other_queue = await queue(client, place.company_id)
+    moved = await open_query(client, place.queue_id)
+    cancelled = await open_query(client, place.queue_id)
+    now = client.services.clock.now()
+    await query_actions.transfer(
+        client.services.db, moved["id"], other_queue, status="waiting", holder=None, now=now
+    )
+    await query_actions.cancel(client.services.db, cancelled["id"], now=now)
+
+    refusals = []
+    for query_id in (moved["id"], cancelled["id"]):
+        with pytest.raises(query_actions.Refused) as refused:
+            await query_actions.answer(
+                client.services.db, query_id, ana.id, now=now, on_queue=place.queue_id
+            )
+        refusals.append(str(refused.value))
+
+    assert refusals == [query_actions.MOVED, "This query was cancelled."]
+    assert (await member_row(client, ana.id)).ongoing_count == 0
+    shown = await client.get(f"/api/queries/{moved['id']}", place.manager)
+    assert (shown.json()["status"], shown.json()["queue_id"]) == ("waiting", other_queue)

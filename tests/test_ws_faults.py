@@ -165,30 +165,74 @@ async def _close_of(session: AsyncWebSocketSession) -> tuple[int, str | None]:
             return closed.code, closed.reason
 
 
-async def test_a_demoted_watcher_loses_the_console_and_dashboard_it_watched(
-    settings: Settings,
+@pytest.mark.parametrize("change", ["demoted", "removed"])
+async def test_a_watcher_demoted_or_removed_loses_the_console_and_dashboard_at_once(
+    client: Client, change: str
 ) -> None:
-    """No event tells those sockets of the watcher's new role: the guard's sweep finds it."""
-    async with Client.running(replace(settings, ws_ping_seconds=0.3)) as client:
-        boss, agent, company_user = await team(client)
-        company_id = company_user["company_id"]
-        staffer, staffer_member = await member(client, boss, company_id, "staffing_manager")
-        async with (
-            sockets(client) as http,
-            connect(http, f"/ws/company-users/{company_user['id']}") as watched,
-            connect(http, f"/ws/companies/{company_id}") as dashboard,
-            connect(http, f"/ws/company-users/{company_user['id']}") as own,
-        ):
-            assert (await signed_in(watched, staffer))["read_only"] is True
-            await signed_in(dashboard, staffer)
-            assert (await signed_in(own, agent))["read_only"] is False
-            demoted = await client.put(
-                f"/api/company-users/{staffer_member['id']}", boss, json={"role": "agent"}
-            )
-            assert demoted.status_code == 200, demoted.text
-            codes = (await closed_with(watched), await closed_with(dashboard))
-            await own.send_json({"type": "ping"})
-            still_open = await until(own, "pong")
+    """Long before the 20 s re-check: the change's event makes the guard look again."""
+    boss, agent, company_user = await team(client)
+    company_id = company_user["company_id"]
+    staffer, staffer_member = await member(client, boss, company_id, "staffing_manager")
+    path = f"/api/company-users/{staffer_member['id']}"
+    async with (
+        sockets(client) as http,
+        connect(http, f"/ws/company-users/{company_user['id']}") as watched,
+        connect(http, f"/ws/companies/{company_id}") as dashboard,
+        connect(http, f"/ws/company-users/{company_user['id']}") as own,
+    ):
+        assert (await signed_in(watched, staffer))["read_only"] is True
+        await signed_in(dashboard, staffer)
+        assert (await signed_in(own, agent))["read_only"] is False
+        if change == "demoted":
+            changed = await client.put(path, boss, json={"role": "agent"})
+        else:
+            changed = await client.delete(path, boss)
+        assert changed.status_code in (200, 204), changed.text
+        codes = (await closed_with(watched), await closed_with(dashboard))
+        await own.send_json({"type": "ping"})
+        still_open = await until(own, "pong")
 
+    assert client.services.settings.ws_ping_seconds >= 20
     assert codes == (4403, 4403)
     assert still_open["type"] == "pong"
+
+
+@pytest.mark.parametrize("status_text", ["a\u0000b", "\ud800"], ids=["nul", "lone-surrogate"])
+async def test_a_state_set_with_text_no_database_takes_gets_an_error_and_stays_open(
+    client: Client, status_text: str
+) -> None:
+    _, agent, company_user = await team(client)
+
+    async with ws(client, f"/ws/company-users/{company_user['id']}") as session:
+        await signed_in(session, agent)
+        frame = {"type": "state.set", "is_available": True, "status_text": status_text}
+        await session.send_text(json.dumps(frame))  # escapes it as \\u0000 or \\ud800
+        error = await until(session, "error")
+        await session.send_json({"type": "ping"})
+        pong = await until(session, "pong")
+    state = await client.get(f"/api/company-user-states/{company_user['id']}", agent)
+
+    assert pong["type"] == "pong"
+    assert "NUL" in error["message"] or "Unicode" in error["message"]
+    assert state.status_code == 200
+    assert state.json()["is_available"] is False
+
+
+async def test_a_frame_the_channel_fails_on_gets_an_error_and_the_socket_stays_open(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, agent, company_user = await team(client)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database gone")
+
+    async with ws(client, f"/ws/company-users/{company_user['id']}") as session:
+        await signed_in(session, agent)
+        monkeypatch.setattr("server.ws.states.set_availability", broken)
+        await session.send_json({"type": "state.set", "is_available": True})
+        error = await until(session, "error")
+        await session.send_json({"type": "ping"})
+        pong = await until(session, "pong")
+
+    assert "could not be handled" in error["message"]
+    assert pong["type"] == "pong"

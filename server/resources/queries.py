@@ -386,7 +386,9 @@ async def _take(ctx: Ctx, query: Query, member_id: int) -> Query:
 
     now = ctx.services.clock.now()
     try:
-        return await query_actions.answer(ctx.services.db, query.id, member_id, now=now)
+        return await query_actions.answer(
+            ctx.services.db, query.id, member_id, now=now, on_queue=query.queue_id
+        )
     except query_actions.Refused as exc:
         raise Forbidden(str(exc)) from exc
 

@@ -30,7 +30,8 @@ MAX_FRAME_CHARS = 64 * 1024
 MAX_ID = 2**63 - 1
 """Ids past this fit no database column: such a path names nothing."""
 
-BAD_FRAME = "Frames must be JSON objects with a 'type', of at most 64 KiB."
+FRAME_FAILED = "That frame could not be handled; the connection stays open."
+BAD_FRAME = "Frames must be JSON objects with a 'type', of at most 64 KiB, in valid Unicode."
 
 COMPANY_DELETED_REASON = "The company was deleted."
 """The close reason (code 4403) of every socket of a company when it is deleted."""
@@ -59,6 +60,11 @@ def parse(message: Mapping[str, Any]) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return None
+    try:
+        # JSON escapes may spell lone UTF-16 surrogates, which no database or hash accepts.
+        json.dumps(frame, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
         return None
     return frame
 
@@ -173,7 +179,17 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
         elif kind == "auth":
             connection.push("error", {"message": "This connection is already authenticated."})
         else:
-            await on_frame(frame)
+            try:
+                await on_frame(frame)
+            except Exception:
+                # One frame the channel could not handle must not end the connection.
+                log.exception(
+                    "ws.frame_failed channel=%s connection=%s type=%s",
+                    connection.channel,
+                    connection.id,
+                    kind[:40],
+                )
+                connection.push("error", {"message": FRAME_FAILED})
 
 
 def company_deleted(connection: Connection) -> None:

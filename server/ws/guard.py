@@ -1,8 +1,9 @@
 """Whether each console and dashboard of this process may still be open.
 
-Deleting a company or removing a company user reaches the sockets as events at once; a
-role taken away from someone watching another's console or a dashboard has no event of its
-own, so those sockets are also re-checked every `seconds`. An agent's own console is
+Deleting a company or changing or removing a company user reaches the sockets as events at
+once: the company user's own consoles, and every socket of the company watching someone
+else's console or a dashboard, are checked. Those watching sockets are also re-checked every
+`seconds`, in case such an event was lost. An agent's own console is
 checked only when told: ten thousand of them re-read every few seconds would keep a core
 busy for nothing. One task does this for the whole process: a watcher per socket would cost
 every idle socket a task of its own.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from router.tasks import Signal, stop_tasks, wait_set
 from server.ws.connection import CLOSE_FORBIDDEN, Connection
@@ -58,6 +59,14 @@ class Guard:
         if connection in self._checks:
             self._nudged[connection] = None
             self._signal.set()
+
+    def nudge_watchers(self, connections: Iterable[Connection]) -> None:
+        """Check those of these sockets that watch someone else's console or a dashboard: a
+        company user of their company changed, and it may be the one watching."""
+        for connection in connections:
+            if connection in self._periodic:
+                self._nudged[connection] = None
+                self._signal.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,9 @@ log = logging.getLogger("connectnow.ws")
 HUB_KEY = "ws_hub"
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
+LIMITS_CHANGED = "limits.changed"
+"""The router's event for a changed or removed company user."""
+
 COMPANY_DELETED = "company.deleted"
 """The router's event for a deleted company: every local socket of the company hears it."""
 
@@ -88,6 +91,10 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """Hand one event to every local connection concerned; never awaits a socket."""
+        if event.type == LIMITS_CHANGED:
+            # The changed company user may be watching others' consoles or the dashboards.
+            self.guard.nudge_watchers(self.agents_by_company.get(event.company_id, ()))
+            self.guard.nudge_watchers(self.dashboards.get(event.company_id, ()))
         for connection in self._concerned(event):
             try:
                 connection.on_event(event)

@@ -40,6 +40,8 @@ def read_set_frame(frame: dict[str, Any]) -> tuple[str | None, bool, Any]:
         return ("'status_text' must be text or null.", is_available, KEEP)
     if isinstance(text, str) and len(text) > STATUS_TEXT_MAX:
         return (f"'status_text' must be at most {STATUS_TEXT_MAX} characters.", True, KEEP)
+    if isinstance(text, str) and "\x00" in text:
+        return ("'status_text' must not contain NUL characters.", is_available, KEEP)
     return (None, is_available, text)
 
 
