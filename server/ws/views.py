@@ -15,18 +15,25 @@ from server.ws.connection import Connection
 
 log = logging.getLogger("connectnow.ws")
 
+RETRY_SECONDS = 1.0
+
 Reader = Callable[[], Awaitable[list[tuple[str, dict[str, Any]]]]]
 """Reads the view and returns the frames to send now (none when nothing changed)."""
 
 
 class View:
-    """Re-reads a connection's view when told it is stale, and on each ping interval."""
+    """Re-reads a connection's view when told it is stale, and on each ping interval.
+
+    A read that fails (the database busy or away) is tried again after RETRY_SECONDS, not
+    left until the next event or interval: the change it missed may have been the last.
+    """
 
     def __init__(self, connection: Connection, read: Reader) -> None:
         self.connection = connection
         self.read = read
         self._stale = Signal()
         self._farewell: tuple[int, str] | None = None
+        self._failed = False
 
     def stale(self) -> None:
         self._stale.set()
@@ -48,16 +55,20 @@ class View:
 
     async def _until_stale(self) -> None:
         # Past the interval it refreshes anyway: time alone moves waits and hourly counts.
-        await wait_set(self._stale, self.connection.ping_seconds)
+        seconds = RETRY_SECONDS if self._failed else self.connection.ping_seconds
+        await wait_set(self._stale, min(seconds, self.connection.ping_seconds))
         self._stale.clear()
 
     async def _read(self) -> list[tuple[str, dict[str, Any]]]:
         try:
-            return await self.read()
+            frames = await self.read()
         except Exception:
+            self._failed = True
             log.exception(
                 "ws.view_failed channel=%s connection=%s",
                 self.connection.channel,
                 self.connection.id,
             )
             return []
+        self._failed = False
+        return frames
