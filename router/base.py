@@ -13,6 +13,10 @@ from typing import Any
 from router.events import EventBus
 from router.hooks import RoutingHooks
 
+ALREADY_ANSWERED = "This query has already been answered on all the queues it waited on."
+"""Why an answer is refused once the query is no longer waiting: the router and the atomic
+steps of the REST layer say it alike."""
+
 
 class Router(RoutingHooks):
     bus: EventBus

@@ -33,7 +33,7 @@ from models.queues import Queue
 from router import effects, metrics, rules
 from router import snapshot as snapshots
 from router.announcer import Announcer, Change
-from router.base import Router
+from router.base import ALREADY_ANSWERED, Router
 from router.batch import Batch, Batches, RecomputeAbandoned, Touched
 from router.bus import MemoryBus, RedisBus
 from router.clock import Clock
@@ -627,7 +627,7 @@ class RoutingEngine(Router):
             return None
         query = await self._query(query_id)
         if query is not None and query.status != "waiting":
-            return "This query has already been answered on all the queues it waited on."
+            return ALREADY_ANSWERED
         return "This query was not offered to you."
 
     async def query_answered(self, query: Query, company_user_id: int) -> None:

@@ -24,8 +24,8 @@ from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
 from models.db import Database
 from models.queries import Query, QueryCompanyUser, QueryQueue
 from models.queues import Queue, QueueSkill
+from router.base import ALREADY_ANSWERED
 
-ALREADY_ANSWERED = "This query has already been answered on all the queues it waited on."
 NO_FREE_SLOT = "You have no free slot: finish an ongoing query before answering another."
 MOVED = "This query moved to another queue meanwhile; it will be offered anew there."
 NOT_WAITING = {

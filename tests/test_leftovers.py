@@ -30,11 +30,11 @@ async def _databases(*names: str) -> set[str]:
         await conn.close()
 
 
-async def _create(*names: str) -> None:
+async def _admin(*statements: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        for name in names:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -45,7 +45,7 @@ def test_only_old_databases_of_dead_runs_are_removed_with_their_keys() -> None:
     stale = f"cn_test_{dead}_{old}_{tag}"
     recent = f"cn_test_{dead}_{now}_{tag}"
     alive = f"cn_live_{os.getpid()}_{old}_{tag}"
-    asyncio.run(_create(stale, recent, alive))
+    asyncio.run(_admin(*(f'CREATE DATABASE "{name}"' for name in (stale, recent, alive))))
     keys = redis.Redis.from_url(REDIS_URL)
     stale_key = f"{{cntest:{dead}_{old}_{tag}}}:state"
     kept_key = f"{{cntest:{dead}_{now}_{tag}}}:state"
@@ -58,17 +58,9 @@ def test_only_old_databases_of_dead_runs_are_removed_with_their_keys() -> None:
     finally:
         keys.delete(stale_key, kept_key)
         keys.close()
-        asyncio.run(_drop(recent, alive, stale))
+        drops = (f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in (recent, alive, stale))
+        asyncio.run(_admin(*drops))
 
     assert stale in removed
     assert left == {recent, alive}
     assert (stale_key_left, kept_key_left) == (0, 1)
-
-
-async def _drop(*names: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()

@@ -104,8 +104,6 @@ async def _follow(services: Services, connection: Connection, console: Console) 
         if event.type == COMPANY_DELETED:
             channel.company_deleted(connection)
             return
-        if event.type == "limits.changed":
-            hub.guard.nudge(connection)  # the company user was changed, perhaps removed
         if event.type == "state.changed":
             key = states.key_of(event.data)
             if last_state and last_state[-1] == key:

@@ -92,9 +92,7 @@ class Hub:
     def deliver(self, event: Event) -> None:
         """Hand one event to every local connection concerned; never awaits a socket."""
         if event.type == LIMITS_CHANGED:
-            # The changed company user may be watching others' consoles or the dashboards.
-            self.guard.nudge_watchers(self.agents_by_company.get(event.company_id, ()))
-            self.guard.nudge_watchers(self.dashboards.get(event.company_id, ()))
+            self._recheck_access(event)
         for connection in self._concerned(event):
             try:
                 connection.on_event(event)
@@ -102,6 +100,15 @@ class Hub:
                 log.exception(
                     "ws.delivery_failed type=%s connection=%s", event.type, connection.id
                 )
+
+    def _recheck_access(self, event: Event) -> None:
+        """A company user changed, perhaps removed: its consoles, and whatever it may be
+        watching of its company (others' consoles, the dashboard), are checked again."""
+        for company_user_id in event.company_user_ids:
+            for connection in self.agents.get(company_user_id, ()):
+                self.guard.nudge(connection)
+        self.guard.nudge_watchers(self.agents_by_company.get(event.company_id, ()))
+        self.guard.nudge_watchers(self.dashboards.get(event.company_id, ()))
 
     def _concerned(self, event: Event) -> list[Connection]:
         found: set[Connection] = set()
