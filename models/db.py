@@ -45,6 +45,9 @@ class Database:
         else:
             engine_options.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
+        # Reads need no transaction of their own: at READ COMMITTED every statement sees its
+        # own snapshot anyway, and BEGIN and ROLLBACK would be two more round trips each.
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -78,6 +81,21 @@ class Database:
             return
         async with self.engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for reads only, one round trip per statement.
+
+        Nothing written on it is atomic: every statement commits by itself.
+        """
+        async with self._reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session for reads only, with `read`'s round trips; it must not write."""
+        async with AsyncSession(self._reader, expire_on_commit=False, autoflush=False) as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
+from models import changes
 from models.companies import Company
 from models.company_users import CompanyUser
 from server.api import Ctx
@@ -18,6 +19,19 @@ ROLE_WORDS = {
     "staffing_manager": "a staffing manager",
     "manager": "a manager",
 }
+
+
+# Nearly every request reads this: built once, as building it costs more than running it.
+_MEMBERSHIPS = (
+    select(col(CompanyUser.company_id), col(CompanyUser.role), col(CompanyUser.id))
+    .join(Company, col(Company.id) == col(CompanyUser.company_id))
+    .where(
+        col(CompanyUser.user_id) == bindparam("b_user_id"),
+        col(CompanyUser.accepted_at).is_not(None),
+        col(CompanyUser.removed_at).is_(None),
+        col(Company.deleted_at).is_(None),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -44,19 +58,18 @@ async def memberships(ctx: Ctx) -> dict[int, Membership]:
         return cached
     found: dict[int, Membership] = {}
     if ctx.user is not None:
-        async with ctx.services.db.session() as session:
-            rows = await session.execute(
-                select(col(CompanyUser.company_id), col(CompanyUser.role), col(CompanyUser.id))
-                .join(Company, col(Company.id) == col(CompanyUser.company_id))
-                .where(
-                    col(CompanyUser.user_id) == ctx.user_id,
-                    col(CompanyUser.accepted_at).is_not(None),
-                    col(CompanyUser.removed_at).is_(None),
-                    col(Company.deleted_at).is_(None),
-                )
-            )
-            for company_id, role, company_user_id in rows:
-                found[company_id] = Membership(company_id, role, company_user_id)
+        shelf = ctx.services.access.memberships
+        kept = shelf.get(ctx.user_id)
+        if kept is not None:
+            found = kept
+        else:
+            version = changes.version()
+            async with ctx.services.db.read() as conn:
+                rows = await conn.execute(_MEMBERSHIPS, {"b_user_id": ctx.user_id})
+                for company_id, role, company_user_id in rows:
+                    found[company_id] = Membership(company_id, role, company_user_id)
+            if found:  # someone with no company yet is about to get one: not worth keeping
+                shelf.put(ctx.user_id, version, found)
     ctx.request.state.memberships = found
     return found
 

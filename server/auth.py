@@ -8,17 +8,28 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
-from sqlmodel import col
+from sqlalchemy import bindparam, select, update
 
-from models.base import utcnow
+from models import changes
+from models.base import loaded, utcnow
 from models.users import ApiToken, User
+from server.access_cache import AccessCache
 from server.api import Ctx
 from server.errors import Unauthenticated
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended costs
 _UNKNOWN = _hasher.hash("a password that no account has")
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is coarse, so most requests write nothing
+
+_tokens = ApiToken.__table__  # type: ignore[attr-defined]
+_users = User.__table__  # type: ignore[attr-defined]
+# Every authenticated request runs this: built once, as building it costs more than running it.
+_TOKEN_AND_USER = (
+    select(_tokens, _users)
+    .join_from(_tokens, _users, _users.c.id == _tokens.c.user_id)
+    .where(_tokens.c.token_hash == bindparam("b_hash"))
+)
+_TOUCH = update(_tokens).where(_tokens.c.id == bindparam("b_token_id"))
 
 
 def hash_password(password: str) -> str:
@@ -82,36 +93,45 @@ async def authenticate(ctx: Ctx, *, required: bool) -> None:
         if required:
             raise Unauthenticated("A token is required: send 'Authorization: Bearer <token>'.")
         return
-    resolved = await resolve_token(ctx.services.db, secret)
+    resolved = await resolve_token(ctx.services.db, secret, ctx.services.access)
     if resolved is None:
         if required:
             raise Unauthenticated("The token is invalid, expired or revoked.")
         return
     ctx.token, ctx.user = resolved
     last = ctx.token.last_used_at
-    if ctx.token.id is not None and (last is None or utcnow() - last > TOUCH_EVERY):
-        await touch(ctx.services.db, ctx.token.id)
+    now = utcnow()
+    if ctx.token.id is not None and (last is None or now - last > TOUCH_EVERY):
+        await touch(ctx.services.db, ctx.token.id, now)
+        ctx.token.last_used_at = now  # the cached token too, or every request would touch
 
 
-async def resolve_token(db: object, secret: str) -> tuple[ApiToken, User] | None:
+async def resolve_token(
+    db: object, secret: str, cache: AccessCache | None = None
+) -> tuple[ApiToken, User] | None:
     """The token and its user, if the token exists and has not expired."""
     from models.db import Database
 
     assert isinstance(db, Database)
-    async with db.session() as session:
-        row = (
-            await session.execute(
-                select(ApiToken, User)
-                .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-                .where(col(ApiToken.token_hash) == digest(secret))
-            )
-        ).first()
-    if row is None:
+    hashed = digest(secret)
+    found = None if cache is None else cache.tokens.get(hashed)
+    if found is None:
+        version = changes.version()
+        async with db.read() as conn:
+            row = (await conn.execute(_TOKEN_AND_USER, {"b_hash": hashed})).first()
+        if row is None:
+            return None
+        values = row._mapping
+        found = (
+            loaded(ApiToken, {column.key: values[column] for column in _tokens.c}),
+            loaded(User, {column.key: values[column] for column in _users.c}),
+        )
+        if cache is not None:
+            cache.tokens.put(hashed, version, found)
+    expires_at = found[0].expires_at
+    if expires_at is not None and expires_at <= utcnow():
         return None
-    token, user = row
-    if token.expires_at is not None and token.expires_at <= utcnow():
-        return None
-    return token, user
+    return found
 
 
 async def issue_token(
@@ -145,11 +165,9 @@ async def issue_token(
     return secret, token
 
 
-async def touch(db: object, token_id: int) -> None:
+async def touch(db: object, token_id: int, now: datetime) -> None:
     from models.db import Database
 
     assert isinstance(db, Database)
-    async with db.write() as session:
-        await session.execute(
-            update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=utcnow())
-        )
+    async with db.connect() as conn:
+        await conn.execute(_TOUCH, {"b_token_id": token_id, "last_used_at": now})

@@ -16,16 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from models.base import format_timestamp
 from models.hours import BlacklistHour, OperatingHour
-from models.queues import Queue
 
 Interval = tuple[datetime, datetime]
 
@@ -44,6 +42,52 @@ class QueueStatus:
 
 
 ALWAYS_OPEN = QueueStatus(is_open=True, opens_at=None, closes_at=None)
+
+
+class StoredWindow(Protocol):
+    """A window as stored: a row of `operating_hours`, or the columns of one a caller read."""
+
+    @property
+    def weekday(self) -> int: ...
+
+    @property
+    def opens_at(self) -> str: ...
+
+    @property
+    def closes_at(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+class Placed(Protocol):
+    """Where a queue sits: a stored queue, or the few columns of one a caller read."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def company_id(self) -> int: ...
+
+
+_hours = OperatingHour.__table__  # type: ignore[attr-defined]
+_closures = BlacklistHour.__table__  # type: ignore[attr-defined]
+# Built once: every opened query reads them (a queue's own rows, and its company's).
+_WINDOWS = select(
+    _hours.c.weekday,
+    _hours.c.opens_at,
+    _hours.c.closes_at,
+    _hours.c.timezone,
+    _hours.c.queue_id,
+).where(
+    _hours.c.company_id == bindparam("b_company_id"),
+    or_(_hours.c.queue_id == bindparam("b_queue_id"), _hours.c.queue_id.is_(None)),
+)
+_CLOSURES = select(_closures.c.starts_at, _closures.c.ends_at).where(
+    _closures.c.company_id == bindparam("b_company_id"),
+    or_(_closures.c.queue_id == bindparam("b_queue_id"), _closures.c.queue_id.is_(None)),
+    _closures.c.ends_at > bindparam("b_now"),
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +126,7 @@ def parse_clock(text: str) -> time | None:
     return None if match is None else time(int(match[1]), int(match[2]))
 
 
-def window_of(row: OperatingHour) -> Window | None:
+def window_of(row: StoredWindow) -> Window | None:
     """A stored window, or None if its stored fields no longer parse."""
     opens, closes, where = (
         parse_clock(row.opens_at),
@@ -196,34 +240,15 @@ def status_at(
     return QueueStatus(is_open, opens_at, closes_at)
 
 
-async def queue_status(session: AsyncSession, queue: Queue, now: datetime) -> QueueStatus:
+async def queue_status(
+    reader: AsyncSession | AsyncConnection, queue: Placed, now: datetime
+) -> QueueStatus:
     """The state of `queue` at `now`, read from its and its company's hours."""
-    rows = (
-        await session.execute(
-            select(OperatingHour).where(
-                col(OperatingHour.company_id) == queue.company_id,
-                or_(
-                    col(OperatingHour.queue_id) == queue.id, col(OperatingHour.queue_id).is_(None)
-                ),
-            )
-        )
-    ).scalars()
-    own: list[OperatingHour] = []
-    shared: list[OperatingHour] = []
-    for row in rows:
-        (own if row.queue_id is not None else shared).append(row)
-    windows = [w for w in map(window_of, own or shared) if w is not None]
-    closures = (
-        await session.execute(
-            select(col(BlacklistHour.starts_at), col(BlacklistHour.ends_at)).where(
-                col(BlacklistHour.company_id) == queue.company_id,
-                or_(
-                    col(BlacklistHour.queue_id) == queue.id, col(BlacklistHour.queue_id).is_(None)
-                ),
-                col(BlacklistHour.ends_at) > now,
-            )
-        )
-    ).all()
+    where = {"b_company_id": queue.company_id, "b_queue_id": queue.id}
+    rows = (await reader.execute(_WINDOWS, where)).all()
+    own = [row for row in rows if row.queue_id is not None]
+    windows = [w for w in map(window_of, own or rows) if w is not None]
+    closures = (await reader.execute(_CLOSURES, {**where, "b_now": now})).all()
     return status_at(windows, [(start, end) for start, end in closures], now)
 
 

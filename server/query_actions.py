@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col
 
+from models.base import loaded
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
 from models.db import Database
 from models.queries import Query, QueryCompanyUser, QueryQueue
@@ -39,6 +39,10 @@ _queries = Query.__table__  # type: ignore[attr-defined]
 _query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
 _query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
 _company_users = CompanyUser.__table__  # type: ignore[attr-defined]
+_states = CompanyUserState.__table__  # type: ignore[attr-defined]
+_queues = Queue.__table__  # type: ignore[attr-defined]
+_queue_skills = QueueSkill.__table__  # type: ignore[attr-defined]
+_held_skills = CompanyUserSkill.__table__  # type: ignore[attr-defined]
 
 
 # The steps on every query's path are built once: building a statement and its cache key
@@ -46,23 +50,41 @@ _company_users = CompanyUser.__table__  # type: ignore[attr-defined]
 # columns an update sets.
 _OPEN = insert(_queries).returning(*_queries.c)
 _ENTER = insert(_query_queues)
-_MEMBER = (
-    select(_company_users, col(CompanyUserState.is_available))
-    .outerjoin(CompanyUserState, col(CompanyUserState.company_user_id) == col(CompanyUser.id))
-    .where(col(CompanyUser.id) == bindparam("b_company_user_id"))
+_READ = select(_queries).where(_queries.c.id == bindparam("b_query_id"))
+_queue_owner = (
+    select(_queues.c.company_user_id)
+    .where(_queues.c.id == bindparam("b_queue_id"))
+    .scalar_subquery()
 )
-_QUEUE_OWNER = select(col(Queue.company_user_id)).where(col(Queue.id) == bindparam("b_queue_id"))
-_SKILLS_MISSING = (
+_skills_missing = (
     select(func.count())
-    .select_from(QueueSkill)
+    .select_from(_queue_skills)
     .where(
-        col(QueueSkill.queue_id) == bindparam("b_queue_id"),
-        col(QueueSkill.skill_id).not_in(
-            select(col(CompanyUserSkill.skill_id)).where(
-                col(CompanyUserSkill.company_user_id) == bindparam("b_company_user_id")
+        _queue_skills.c.queue_id == bindparam("b_queue_id"),
+        _queue_skills.c.skill_id.not_in(
+            select(_held_skills.c.skill_id).where(
+                _held_skills.c.company_user_id == bindparam("b_company_user_id")
             )
         ),
     )
+    .scalar_subquery()
+)
+# Everything an answer's pre-checks weigh, in one round trip: no row means no such company user.
+_ANSWER_FACTS = (
+    select(
+        _company_users.c.company_id,
+        _company_users.c.user_id,
+        _company_users.c.accepted_at,
+        _company_users.c.removed_at,
+        _company_users.c.is_active,
+        _company_users.c.ongoing_count,
+        _company_users.c.max_ongoing_queries_handled,
+        _states.c.is_available,
+        _queue_owner.label("queue_owner"),
+        _skills_missing.label("skills_missing"),
+    )
+    .outerjoin(_states, _states.c.company_user_id == _company_users.c.id)
+    .where(_company_users.c.id == bindparam("b_company_user_id"))
 )
 _TAKE = (
     update(_queries)
@@ -144,8 +166,8 @@ class NewQuery:
 
 
 def _stored(row: Row[Any]) -> Query:
-    """The query as a `RETURNING` of all its columns gave it back."""
-    return Query(**row._mapping)
+    """The query as a `RETURNING` or a select of all its columns gave it back."""
+    return loaded(Query, row._mapping)
 
 
 async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
@@ -174,6 +196,13 @@ async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
     return query
 
 
+async def read_query(db: Database, query_id: int) -> Query | None:
+    """The query as stored now, or None if there is none with that id."""
+    async with db.read() as conn:
+        row = (await conn.execute(_READ, {"b_query_id": query_id})).first()
+    return None if row is None else _stored(row)
+
+
 async def answer_refusal(db: Database, query: Query, company_user_id: int) -> str | None:
     """Why the company user may not answer the query now, or None if it may try.
 
@@ -183,14 +212,12 @@ async def answer_refusal(db: Database, query: Query, company_user_id: int) -> st
     if query.status != "waiting":
         return NOT_WAITING.get(query.status, ALREADY_ANSWERED)
 
-    async with db.engine.connect() as conn:
-        member = (await conn.execute(_MEMBER, {"b_company_user_id": company_user_id})).first()
-        if member is None or member.company_id != query.company_id:
-            return "You are not a company user of this query's company."
-        reason = _member_refusal(member)
-        if reason is None:
-            reason = await _skill_refusal(conn, query.queue_id, company_user_id)
-        return reason
+    asked = {"b_company_user_id": company_user_id, "b_queue_id": query.queue_id}
+    async with db.read() as conn:
+        facts = (await conn.execute(_ANSWER_FACTS, asked)).first()
+    if facts is None or facts.company_id != query.company_id:
+        return "You are not a company user of this query's company."
+    return _member_refusal(facts) or _skill_refusal(facts, company_user_id)
 
 
 def _member_refusal(member: Any) -> str | None:
@@ -205,15 +232,13 @@ def _member_refusal(member: Any) -> str | None:
     return None
 
 
-async def _skill_refusal(conn: AsyncConnection, queue_id: int, company_user_id: int) -> str | None:
-    owner = (await conn.execute(_QUEUE_OWNER, {"b_queue_id": queue_id})).scalar_one_or_none()
-    if owner is not None:
-        if owner != company_user_id:
+def _skill_refusal(facts: Any, company_user_id: int) -> str | None:
+    """A personal queue takes only its owner; a shared one, whoever holds its every skill."""
+    if facts.queue_owner is not None:
+        if facts.queue_owner != company_user_id:
             return "This query waits on another company user's personal queue."
         return None
-    asked = {"b_queue_id": queue_id, "b_company_user_id": company_user_id}
-    missing = (await conn.execute(_SKILLS_MISSING, asked)).scalar_one()
-    if missing:
+    if facts.skills_missing:
         return "You do not hold every skill this query's queue requires."
     return None
 

@@ -8,6 +8,7 @@ from typing import Any
 from models.db import Database
 from router.clock import Clock
 from router.hooks import RoutingHooks
+from server.access_cache import AccessCache
 from server.limits import RateLimiter
 from server.mail import Mailer
 from server.settings import Settings
@@ -22,6 +23,7 @@ class Services:
     hooks: RoutingHooks = field(default_factory=RoutingHooks)
     clock: Clock = field(default_factory=Clock)
     extras: dict[str, Any] = field(default_factory=dict)
+    access: AccessCache = field(default_factory=AccessCache)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -36,4 +38,5 @@ class Services:
             limiter=RateLimiter(
                 settings.rate_limit_per_minute, settings.public_rate_limit_per_minute
             ),
+            access=AccessCache(settings.access_cache_seconds),
         )

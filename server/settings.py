@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from models.db import MAX_OVERFLOW, POOL_SIZE
+from server.access_cache import TTL_SECONDS
 
 
 def _int(name: str, default: int) -> int:
@@ -71,6 +72,9 @@ class Settings:
         default_factory=lambda: _float("WS_AUTH_TIMEOUT_SECONDS", 10.0)
     )
     timer_poll_seconds: float = field(default_factory=lambda: _float("TIMER_POLL_SECONDS", 0.25))
+    access_cache_seconds: float = field(
+        default_factory=lambda: _float("ACCESS_CACHE_SECONDS", TTL_SECONDS)
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -297,3 +297,20 @@ async def _gather(work: Iterable[Awaitable[T]]) -> list[T]:
             return await step
 
     return list(await asyncio.gather(*(gated(step) for step in work)))
+
+
+async def test_a_token_signed_out_on_one_process_is_refused_by_the_other(tmp_path: Path) -> None:
+    """Entries would live ten minutes here: only the bus can tell B in time."""
+    async with cluster(2, tmp_path, env={"ACCESS_CACHE_SECONDS": "600"}) as running:
+        a, b = running.servers
+        ana = await a.client.person("Ana")
+        assert (await b.client.get("/api/me", ana)).status_code == 200
+
+        signed_out = await a.client.delete("/api/auth/token", ana)
+        assert signed_out.status_code in {200, 204}, signed_out.text
+
+        with anyio.fail_after(DEADLINE):
+            while True:
+                if (await b.client.get("/api/me", ana)).status_code == 401:
+                    break
+                await asyncio.sleep(0.05)  # B has no event to await: ask it again

@@ -1,8 +1,10 @@
 """The contact-center hot path stays within a budget of database statements per request.
 
 Every statement is a round trip to the database, and so is the start and the end of each
-transaction; both are counted for one request, with whatever it makes the router do. Work of
-timers and other requests running meanwhile is not counted.
+transaction; both are counted for one request, with whatever it makes the router do (a
+checkout of a read connection counts as a transaction here, though it costs no BEGIN:
+tests/test_db_reads.py). Work of timers and other requests running meanwhile is not counted.
+The caller's token and memberships are cached by then, as they are for an agent at work.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ async def test_opening_a_query_takes_at_most_8_statements_in_4_transactions(
     assert trips.transactions <= 4, trips
 
 
-async def test_answering_a_query_takes_at_most_16_statements_in_8_transactions(
+async def test_answering_a_query_takes_at_most_12_statements_in_6_transactions(
     client: Client,
 ) -> None:
     place, ana = await _warm(client)
@@ -94,11 +96,11 @@ async def test_answering_a_query_takes_at_most_16_statements_in_8_transactions(
         answered = await client.post(f"/api/queries/{opened['id']}/answer", ana.person)
 
     assert answered.status_code == 200, answered.text
-    assert trips.statements <= 16, trips
-    assert trips.transactions <= 8, trips
+    assert trips.statements <= 12, trips
+    assert trips.transactions <= 6, trips
 
 
-async def test_marking_a_query_done_takes_at_most_10_statements_in_5_transactions(
+async def test_marking_a_query_done_takes_at_most_8_statements_in_3_transactions(
     client: Client,
 ) -> None:
     place, ana = await _warm(client)
@@ -110,5 +112,5 @@ async def test_marking_a_query_done_takes_at_most_10_statements_in_5_transaction
         done = await client.post(f"{path}/mark-as-done", ana.person)
 
     assert done.status_code == 200, done.text
-    assert trips.statements <= 10, trips
-    assert trips.transactions <= 5, trips
+    assert trips.statements <= 8, trips
+    assert trips.transactions <= 3, trips

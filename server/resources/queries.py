@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from models.base import format_timestamp
@@ -195,8 +196,7 @@ QUERIES = register(
 
 async def find(ctx: Ctx, query_id: int) -> Query:
     """A query of a company the caller belongs to, else 404."""
-    async with ctx.services.db.session() as session:
-        query = await session.get(Query, query_id)
+    query = await query_actions.read_query(ctx.services.db, query_id)
     if query is None or await membership(ctx, query.company_id) is None:
         raise not_found("query")
     return query
@@ -219,27 +219,39 @@ async def respond(ctx: Ctx, query: Query) -> dict[str, Any]:
         return (await expand(session, QUERIES, [query], expansion))[0]
 
 
-async def _open_queue(session: AsyncSession, queue_id: int) -> Queue:
+@dataclass(frozen=True)
+class OpenQueue:
+    """What opening a query needs of its queue."""
+
+    id: int
+    company_id: int
+    password_hash: str | None
+
+
+_queues = Queue.__table__  # type: ignore[attr-defined]
+_companies = Company.__table__  # type: ignore[attr-defined]
+# Built once: every opened query reads it.
+_OPEN_QUEUE = (
+    select(_queues.c.id, _queues.c.company_id, _queues.c.password_hash)
+    .join(_companies, _companies.c.id == _queues.c.company_id)
+    .where(
+        _queues.c.id == bindparam("b_queue_id"),
+        _queues.c.deleted_at.is_(None),
+        _queues.c.is_active.is_(True),
+        _companies.c.deleted_at.is_(None),
+    )
+)
+
+
+async def _open_queue(conn: AsyncConnection, queue_id: int) -> OpenQueue:
     """A queue customers may open queries on; anything else is a 422 on queue_id."""
-    row = (
-        await session.execute(
-            select(Queue)
-            .join(Company, col(Company.id) == col(Queue.company_id))
-            .where(
-                col(Queue.id) == queue_id,
-                col(Queue.deleted_at).is_(None),
-                col(Queue.is_active).is_(True),
-                col(Company.deleted_at).is_(None),
-            )
-        )
-    ).scalar_one_or_none()
+    row = (await conn.execute(_OPEN_QUEUE, {"b_queue_id": queue_id})).first()
     if row is None:
         raise invalid("queue_id", "The queue_id field must name an active queue.")
-    assert isinstance(row, Queue)
-    return row
+    return OpenQueue(row.id, row.company_id, row.password_hash)
 
 
-def _check_password(queue: Queue, password: str | None) -> None:
+def _check_password(queue: OpenQueue, password: str | None) -> None:
     if queue.password_hash is None:
         return
     if not password:
@@ -262,9 +274,9 @@ def _check_password(queue: Queue, password: str | None) -> None:
 async def create(ctx: Ctx) -> dict[str, Any]:
     body: QueryCreate = ctx.body
     now = ctx.services.clock.now()
-    async with ctx.services.db.session() as session:
-        queue = await _open_queue(session, body.queue_id)
-        status = await hours.queue_status(session, queue, now)
+    async with ctx.services.db.read() as conn:
+        queue = await _open_queue(conn, body.queue_id)
+        status = await hours.queue_status(conn, queue, now)
     _check_password(queue, body.password)
     if not status.is_open:
         raise Forbidden(
@@ -272,7 +284,6 @@ async def create(ctx: Ctx) -> dict[str, Any]:
             opens_at=format_timestamp(status.opens_at),
         )
     secret = auth.new_secret()
-    assert queue.id is not None
     new = query_actions.NewQuery(
         company_id=queue.company_id,
         queue_id=queue.id,

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from models import changes
 from router.events import Event, EventBus
 from server.services import Services
 from server.ws.connection import Connection
@@ -22,6 +23,9 @@ RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 LIMITS_CHANGED = "limits.changed"
 """The router's event for a changed or removed company user."""
+
+ACCESS_CHANGED = "access.changed"
+"""A process committed a change of tokens, users or memberships: cached ones are stale."""
 
 COMPANY_DELETED = "company.deleted"
 """The router's event for a deleted company: every local socket of the company hears it."""
@@ -91,6 +95,9 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """Hand one event to every local connection concerned; never awaits a socket."""
+        if event.type == ACCESS_CHANGED:
+            changes.bump()
+            return
         if event.type == LIMITS_CHANGED:
             self._recheck_access(event)
         for connection in self._concerned(event):

@@ -1,0 +1,91 @@
+"""Who may do what: a version that moves whenever a row deciding it is written.
+
+Tokens, users, company users and companies change rarely and are read on nearly every
+request, so the server keeps them in memory (`server.access_cache`). Every cached entry
+carries the version it was read at; any session that writes one of these tables moves the
+version, when it flushes and again when it commits, so an entry read while the write was in
+flight is dropped too. Listeners hear of committed changes, for other processes to drop
+theirs.
+
+Writes on a bare Core connection are not seen: the hot path's Core statements touch only
+counters of company users (`ongoing_count`, limits), which decide nothing cached.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+log = logging.getLogger("connectnow.access")
+
+ACCESS_TABLES = frozenset({"users", "api_tokens", "company_users", "companies"})
+_CHANGED = "connectnow_access_changed"
+
+_counter = itertools.count(1)
+_version = 0
+_listeners: list[Callable[[], None]] = []
+
+
+def version() -> int:
+    """The current version; an entry read at an older one may be stale."""
+    return _version
+
+
+def bump() -> None:
+    """Make every entry read so far stale (also when another process reports a change)."""
+    global _version
+    _version = next(_counter)
+
+
+def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` after each commit that changed access; returns how to stop it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def _touches_access(objects: Any) -> bool:
+    return any(getattr(obj, "__tablename__", None) in ACCESS_TABLES for obj in objects)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    if any(_touches_access(rows) for rows in (session.new, session.dirty, session.deleted)):
+        _mark(session)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in ACCESS_TABLES:
+        _mark(state.session)
+
+
+def _mark(session: Session) -> None:
+    session.info[_CHANGED] = True
+    bump()
+
+
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_CHANGED, False):
+        return
+    bump()
+    for listener in list(_listeners):
+        try:
+            listener()
+        except Exception:
+            log.exception("access.listener_failed")
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
+event.listen(Session, "after_flush", _after_flush)
+event.listen(Session, "do_orm_execute", _on_execute)
+event.listen(Session, "after_commit", _after_commit)
+event.listen(Session, "after_soft_rollback", lambda session, _previous: _after_rollback(session))
