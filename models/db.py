@@ -16,8 +16,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger("connectnow.db")
 
-POOL_SIZE = 40
-MAX_OVERFLOW = 20
+# Connections opened past the pool are closed again on return: under a sustained burst that
+# is a connect and a disconnect per request, for the server and for PostgreSQL alike. So the
+# pool holds them all and a request beyond it waits its turn (no request ever holds one
+# connection while it waits for another: tests/test_db_pool.py).
+POOL_SIZE = 60
+MAX_OVERFLOW = 0
 IDLE_PING_SECONDS = 10.0
 _IDLE_SINCE = "connectnow_idle_since"
 
@@ -25,9 +29,9 @@ _IDLE_SINCE = "connectnow_idle_since"
 class Database:
     """Owns the engine. On SQLite, writes take one lock: SQLite allows a single writer.
 
-    On a server database the pool keeps `pool_size` connections, so that a burst of requests
-    reuses them instead of opening and closing overflow connections, and checks a connection
-    only when it may have died unseen (see `PoolGuard`).
+    On a server database the pool keeps up to `pool_size` connections, so that a burst of
+    requests reuses them instead of opening and closing overflow connections, and checks a
+    connection only when it may have died unseen (see `PoolGuard`).
     """
 
     def __init__(
@@ -47,7 +51,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         # Reads need no transaction of their own: at READ COMMITTED every statement sees its
         # own snapshot anyway, and BEGIN and ROLLBACK would be two more round trips each.
-        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # SQLite's driver begins only before a write, so its reads are as cheap already.
+        self._reader = self.engine
+        if not self.is_sqlite:
+            self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

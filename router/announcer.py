@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from models.company_users import CompanyUserState, CompanyUserStateChange
@@ -31,6 +32,13 @@ from router.present import Presenters
 log = logging.getLogger("connectnow.router")
 
 DASHBOARD_EVERY_SECONDS = 1.0
+
+# Built once, and one round trip: every offer reads its queries and the queues they are on.
+_QUERIES_ON_QUEUES = (
+    select(Query, Queue)
+    .outerjoin(Queue, col(Queue.id) == col(Query.queue_id))
+    .where(col(Query.id).in_(bindparam("b_query_ids", expanding=True)))
+)
 
 SnapshotOf = Callable[[int], rules.Snapshot | None]
 """The company's snapshot this process last committed, if it still holds one."""
@@ -75,13 +83,19 @@ class Announcer:
     async def tell(self, snapshot: rules.Snapshot, change: Change, cause: str) -> None:
         company_id = snapshot.company_id
         told: list[Event] = []
+        for reason, count in Counter(reason for _, _, reason in change.withdrawn).items():
+            metrics.WITHDRAWALS.labels(reason=reason).inc(count)
+        # One event per query and reason, to everyone it leaves: on an answer, the rest of
+        # the team hears it at the cost of one event, not one each.
+        leaving: dict[tuple[int, str], list[int]] = {}
         for user, query_id, reason in change.withdrawn:
-            metrics.WITHDRAWALS.labels(reason=reason).inc()
+            leaving.setdefault((query_id, reason), []).append(user)
+        for (query_id, reason), users in leaving.items():
             log.info(
-                "router.withdrawn company=%s query=%s company_user=%s reason=%s cause=%s",
+                "router.withdrawn company=%s query=%s company_users=%s reason=%s cause=%s",
                 company_id,
                 query_id,
-                user,
+                ",".join(map(str, users)),
                 reason,
                 cause,
             )
@@ -90,7 +104,7 @@ class Announcer:
                     "query.withdrawn",
                     company_id,
                     {"query_id": query_id, "reason": reason},
-                    company_user_ids=(user,),
+                    company_user_ids=tuple(users),
                     query_id=query_id,
                 )
             )
@@ -110,26 +124,26 @@ class Announcer:
             query, queue = queries.get(query_id), queues.get(queue_id)
             if query is None or queue is None:
                 continue
-            metrics.OFFERS.inc()
             if query_id not in self._offered_once:
                 self._remember_offered(query_id)
                 latency = (now - query.created_at).total_seconds()
                 metrics.OFFER_LATENCY.observe(max(0.0, latency))
-            log.info(
-                "router.offered company=%s query=%s queue=%s company_user=%s level=%s cause=%s",
-                company_id,
-                query_id,
-                queue_id,
-                user,
-                level,
-                cause,
-            )
             audiences.setdefault((query_id, queue_id, level), []).append(user)
+        metrics.OFFERS.inc(sum(len(users) for users in audiences.values()))
         # Oldest query first, as each company user's own offers are ordered.
         events = []
         for query_id, queue_id, level in sorted(
             audiences, key=lambda key: (queries[key[0]].created_at, key[0], key[2])
         ):
+            log.info(
+                "router.offered company=%s query=%s queue=%s company_users=%s level=%s cause=%s",
+                company_id,
+                query_id,
+                queue_id,
+                ",".join(map(str, audiences[query_id, queue_id, level])),
+                level,
+                cause,
+            )
             payload = {
                 "query": self.present.query(queries[query_id]),
                 "queue": self.present.queue(queues[queue_id]),
@@ -146,22 +160,15 @@ class Announcer:
 
     async def rows(self, query_ids: set[int]) -> tuple[dict[int, Query], dict[int, Queue]]:
         """The queries by id, and the queues they wait on, as offers show them."""
-        async with self.db.session() as session:
-            queries = {
-                query.id: query
-                for query in (
-                    await session.execute(select(Query).where(col(Query.id).in_(query_ids)))
-                ).scalars()
-                if query.id is not None
-            }
-            queue_ids = {query.queue_id for query in queries.values()}
-            queues = {
-                queue.id: queue
-                for queue in (
-                    await session.execute(select(Queue).where(col(Queue.id).in_(queue_ids)))
-                ).scalars()
-                if queue.id is not None
-            }
+        queries: dict[int, Query] = {}
+        queues: dict[int, Queue] = {}
+        async with self.db.read_session() as session:
+            found = await session.execute(_QUERIES_ON_QUEUES, {"b_query_ids": list(query_ids)})
+            for query, queue in found.tuples():
+                if query.id is not None:
+                    queries[query.id] = query
+                if queue is not None and queue.id is not None:
+                    queues[queue.id] = queue
         return queries, queues
 
     async def after(self, snapshot: rules.Snapshot) -> None:
@@ -212,7 +219,7 @@ class Announcer:
         """
         now = self.clock.now()
         held = self._snapshot_of(company_id)
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             if held is None:
                 snapshot = await snapshots.load(session, company_id)
             else:
@@ -222,7 +229,7 @@ class Announcer:
 
     async def tell_state(self, company_id: int, company_user_id: int, reason: str | None) -> None:
         """Tell the company user its availability, and why it last changed."""
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             state = (
                 await session.execute(
                     select(CompanyUserState).where(

@@ -66,8 +66,8 @@ class MemoryBus:
                 yield await queue.get()
 
 
-def encode(event: Event) -> str:
-    fields = {
+def _fields(event: Event) -> dict[str, Any]:
+    return {
         "type": event.type,
         "company_id": event.company_id,
         "data": event.data,
@@ -77,13 +77,32 @@ def encode(event: Event) -> str:
         "dashboard": event.dashboard,
         "meta": event.meta,
     }
-    return json.dumps(fields, default=str)
+
+
+def _event(fields: dict[str, Any]) -> Event:
+    fields["company_user_ids"] = tuple(fields.get("company_user_ids", ()))
+    return Event(**fields)
+
+
+def encode(event: Event) -> str:
+    return json.dumps(_fields(event), default=str)
 
 
 def decode(raw: bytes | str) -> Event:
-    fields: dict[str, Any] = json.loads(raw)
-    fields["company_user_ids"] = tuple(fields.get("company_user_ids", ()))
-    return Event(**fields)
+    return _event(json.loads(raw))
+
+
+def encode_many(events: list[Event]) -> bytes:
+    """Events published together travel as one message: one encoding, one PUBLISH."""
+    return json.dumps([_fields(event) for event in events], default=str).encode()
+
+
+def decode_many(raw: bytes | str) -> list[Event]:
+    """The events of one message; a lone object is one event (as older processes send)."""
+    parsed = json.loads(raw)
+    if isinstance(parsed, dict):
+        return [_event(parsed)]
+    return [_event(fields) for fields in parsed]
 
 
 class RedisBus(MemoryBus):
@@ -109,8 +128,8 @@ class RedisBus(MemoryBus):
         self.client_name = f"connectnow-bus-{uuid.uuid4().hex[:12]}"
         self.reconnects = 0
         self._stopping = False
-        self._sent: dict[bytes, Event] = {}
-        """This process's own events by their encoding, until they come back from Redis."""
+        self._sent: dict[bytes, list[Event]] = {}
+        """This process's own messages by their encoding, until they come back from Redis."""
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="router-bus-reader")
@@ -127,30 +146,23 @@ class RedisBus(MemoryBus):
     async def publish_many(self, events: list[Event]) -> None:
         if not events:
             return
-        if len(self._sent) + len(events) > SENT_MEMORY:
+        if len(self._sent) >= SENT_MEMORY:
             self._sent.clear()  # lost on a broken subscription: decoded again, never wrong
-        raws = []
-        for event in events:
-            raw = encode(event).encode()
-            self._sent[raw] = event
-            raws.append(raw)
+        raw = encode_many(events)
+        self._sent[raw] = events
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for raw in raws:
-                    pipe.publish(self.channel, raw)
-                await pipe.execute()
+            await self.redis.publish(self.channel, raw)
         except (RedisError, OSError) as exc:
-            for raw in raws:
-                self._sent.pop(raw, None)
+            self._sent.pop(raw, None)
             # Delivered locally at least; other processes resynchronise on reconnect.
             log.warning("router.publish_failed events=%d error=%s", len(events), exc)
             for event in events:
                 self.deliver(event)
 
-    def _event_of(self, raw: bytes) -> Event:
-        """Decode an event read back, unless this process sent it and still holds it."""
+    def _events_of(self, raw: bytes) -> list[Event]:
+        """Decode a message read back, unless this process sent it and still holds it."""
         sent = self._sent.pop(raw, None)
-        return sent if sent is not None else decode(raw)
+        return sent if sent is not None else decode_many(raw)
 
     async def _read_forever(self) -> None:
         delay = 0.1
@@ -187,6 +199,7 @@ class RedisBus(MemoryBus):
             while not self._stopping:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
-                    self.deliver(self._event_of(message["data"]))
+                    for event in self._events_of(message["data"]):
+                        self.deliver(event)
         finally:
             await pubsub.aclose()

@@ -10,13 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlmodel import col
 
 from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
 from models.db import Database
 from models.queries import Query, QueryQueue
 from models.users import User
+
+_users = User.__table__  # type: ignore[attr-defined]
+_company_users = CompanyUser.__table__  # type: ignore[attr-defined]
+_PERSON = (
+    select(_users.c.email, _users.c.name)
+    .join(_company_users, _company_users.c.user_id == _users.c.id)
+    .where(_company_users.c.id == bindparam("b_company_user_id"))
+)
 
 
 def _changed(result: object) -> bool:
@@ -120,29 +128,21 @@ async def claim_reminder(
 
 async def _holder(db: Database, query: Query) -> Reminder:
     assert query.id is not None
-    async with db.session() as session:
-        row = (
-            await session.execute(
-                select(col(User.email), col(User.name))
-                .join(CompanyUser, col(CompanyUser.user_id) == col(User.id))
-                .where(col(CompanyUser.id) == query.holder_company_user_id)
-            )
-        ).first()
-    if row is None:
+    if query.holder_company_user_id is None:
         return Reminder(query.id, None, "")
-    return Reminder(query.id, row[0], row[1])
+    email, name = await email_of(db, query.holder_company_user_id)
+    return Reminder(query.id, email, name)
 
 
 async def email_of(db: Database, company_user_id: int) -> tuple[str | None, str]:
-    """The email and first name of the person behind a company user."""
-    async with db.session() as session:
-        row = (
-            await session.execute(
-                select(col(User.email), col(User.name))
-                .join(CompanyUser, col(CompanyUser.user_id) == col(User.id))
-                .where(col(CompanyUser.id) == company_user_id)
-            )
-        ).first()
+    """The email and first name of the person behind a company user.
+
+    Every answer asks it, for the name its customer sees: one statement built once, on a
+    bare connection.
+    """
+    async with db.read() as connection:
+        result = await connection.execute(_PERSON, {"b_company_user_id": company_user_id})
+        row = result.first()
     if row is None:
         return None, ""
     return row[0], row[1]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from models.companies import Company
@@ -57,6 +57,10 @@ GONE_REASONS = {
     "expired": "expired",
     "cancelled": "cancelled",
 }
+_queries = Query.__table__  # type: ignore[attr-defined]
+_STATUSES = select(_queries.c.id, _queries.c.status).where(
+    _queries.c.id.in_(bindparam("b_query_ids", expanding=True))
+)
 
 
 class MailSender(Protocol):
@@ -147,7 +151,7 @@ class RoutingEngine(Router):
 
     async def rebuild(self) -> None:
         """Rebuild every company's routing state from the database, the source of truth."""
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             company_ids = list(
                 (
                     await session.execute(
@@ -246,7 +250,6 @@ class RoutingEngine(Router):
             else now
             for user in decision.offers
         }
-        ready = {agent.id for agent in snapshot.agents.values() if rules.is_ready(agent)}
         after = CompanyState(decision.offers, since, before.version)
         loaded_at = cached.loaded_at if cached else asyncio.get_running_loop().time()
         unchanged = (
@@ -261,11 +264,11 @@ class RoutingEngine(Router):
         previous = None if known is None else (known.snapshot, set(known.ready))
         self._snapshots.pop(company_id, None)
         if not await self.store.commit(
-            company_id, commit_of(before, after, snapshot, ready, previous)
+            company_id, commit_of(before, after, snapshot, set(decision.ready), previous)
         ):
             return None
         self._snapshots[company_id] = Cached(
-            before.version + 1, snapshot, loaded_at, after, frozenset(ready)
+            before.version + 1, snapshot, loaded_at, after, decision.ready
         )
         change = await self._diff(snapshot, before.offers, decision.offers, hints)
         await self._schedule_company(snapshot, decision, before, since, every=cached is None)
@@ -283,11 +286,15 @@ class RoutingEngine(Router):
     async def _read(
         self, company_id: int, cached: Cached | None, touched: Touched | None
     ) -> rules.Snapshot:
-        async with self.db.session() as session:
-            if cached is None or touched is None:
+        if cached is None or touched is None:
+            async with self.db.read_session() as session:
                 return await snapshots.load(session, company_id)
+        if not touched.query_ids and not touched.company_user_ids:
+            return cached.snapshot
+        # A bare connection: a refresh runs on most changes, and needs no ORM session.
+        async with self.db.read() as connection:
             return await snapshots.refresh(
-                session,
+                connection,
                 cached.snapshot,
                 query_ids=touched.query_ids,
                 company_user_ids=touched.company_user_ids,
@@ -310,9 +317,9 @@ class RoutingEngine(Router):
                 if current is not None and current[0] == queue_id:
                     continue
                 gone.append((user, query_id, queue_id))
-        statuses = await self._statuses(
-            [query_id for _, query_id, _ in gone if query_id not in waiting]
-        )
+        # A hinted query's reason is its hint: only the others need their status read.
+        unexplained = {query_id for _, query_id, _ in gone} - waiting.keys() - hints.keys()
+        statuses = await self._statuses(sorted(unexplained))
         for user, query_id, queue_id in gone:
             reason = self._reason(snapshot, user, query_id, queue_id, waiting, statuses, hints)
             change.withdrawn.append((user, query_id, reason))
@@ -343,12 +350,11 @@ class RoutingEngine(Router):
         return "reordered"
 
     async def _statuses(self, query_ids: list[int]) -> dict[int, str]:
+        """Why offers of queries no longer waiting went: read on most answers, hence Core."""
         if not query_ids:
             return {}
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(col(Query.id), col(Query.status)).where(col(Query.id).in_(query_ids))
-            )
+        async with self.db.read() as connection:
+            rows = await connection.execute(_STATUSES, {"b_query_ids": query_ids})
             return {query_id: status for query_id, status in rows.tuples() if query_id}
 
     async def _schedule_company(
@@ -463,7 +469,7 @@ class RoutingEngine(Router):
             log.warning("router.unknown_timer timer=%s", name)
 
     async def _expire_overdue(self, company_id: int) -> None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             snapshot = await snapshots.load(session, company_id)
         now = self.clock.now()
         queue_of = {query.id: query.queue_id for query in snapshot.waiting}
@@ -483,7 +489,7 @@ class RoutingEngine(Router):
         since = state.offered_since.get(company_user_id)
         if not state.offers.get(company_user_id) or since is None:
             return
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             company = await session.get(Company, company_id)
         if company is None or not company.idle_timeout_in_minutes:
             return
@@ -521,7 +527,7 @@ class RoutingEngine(Router):
         return True
 
     async def _remind(self, company_id: int, query_id: int) -> None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             company = await session.get(Company, company_id)
         interval = 0
         # A deleted company's members lost access: its holder could never mark the query done.
@@ -546,7 +552,7 @@ class RoutingEngine(Router):
 
     async def company_of_user(self, company_user_id: int) -> int | None:
         if company_user_id not in self._company_of_user:
-            async with self.db.session() as session:
+            async with self.db.read_session() as session:
                 member = await session.get(CompanyUser, company_user_id)
             if member is None:
                 return None
@@ -554,12 +560,12 @@ class RoutingEngine(Router):
         return self._company_of_user[company_user_id]
 
     async def _company_of_query(self, query_id: int) -> int | None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             query = await session.get(Query, query_id)
         return None if query is None else query.company_id
 
     async def _query(self, query_id: int) -> Query | None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             return await session.get(Query, query_id)
 
     # RoutingHooks
@@ -567,7 +573,7 @@ class RoutingEngine(Router):
     async def company_changed(self, company_id: int) -> None:
         await self._expire_overdue(company_id)
         await self.recompute(company_id, cause="company_changed")
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             ongoing = (
                 await session.execute(
                     select(col(Query.id)).where(
@@ -588,7 +594,7 @@ class RoutingEngine(Router):
         company_id = await self.company_of_user(company_user_id)
         if company_id is None:
             return
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             member = await session.get(CompanyUser, company_user_id)
         if member is not None:
             await self.bus.publish(
@@ -609,7 +615,7 @@ class RoutingEngine(Router):
         await self.recompute(company_id, cause="state_changed", touched=_users(company_user_id))
 
     async def queue_changed(self, queue_id: int) -> None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             queue = await session.get(Queue, queue_id)
         if queue is not None:
             await self.recompute(queue.company_id, cause="queue_changed")
@@ -669,7 +675,7 @@ class RoutingEngine(Router):
         if cached is not None:
             minutes = cached.snapshot.reminder_minutes
         else:
-            async with self.db.session() as session:
+            async with self.db.read_session() as session:
                 company = await session.get(Company, company_id)
             minutes = company.reminder_interval_in_minutes if company else 0
         if not minutes or query.id is None:
@@ -703,7 +709,7 @@ class RoutingEngine(Router):
             return
         await self.store.cancel(f"remind:{query.company_id}:{query_id}")
         if from_company_user_id is not None:
-            async with self.db.session() as session:
+            async with self.db.read_session() as session:
                 queue = await session.get(Queue, query.queue_id)
             await self.bus.publish(
                 Event(
@@ -730,7 +736,7 @@ class RoutingEngine(Router):
             await self.recompute(company_id, cause="cancelled", hints={query_id: "cancelled"})
 
     async def note_added(self, query_id: int, note_id: int) -> None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             query = await session.get(Query, query_id)
             note = await session.get(QueryNote, note_id)
         if query is None or note is None:

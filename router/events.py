@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 
@@ -24,6 +26,11 @@ class Event:
     customer: bool = False
     dashboard: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def data_json(self) -> str:
+        """`data` as JSON, encoded once however many sockets the event goes out on."""
+        return json.dumps(self.data)
 
 
 class EventBus(Protocol):

@@ -25,21 +25,21 @@ def queue_figures(
 ) -> list[dict[str, Any]]:
     """Per queue, by id: waiting, the oldest wait, ready and busy company users, hourly ends.
 
-    A personal queue looks only at its owner, so a company with a thousand agents (and a
-    thousand personal queues) costs a thousand steps here, not a million.
+    Each queue looks only at the company users who may be eligible (`rules.EligiblePools`):
+    a thousand agents on fifty teams, each with a personal queue, cost a few thousand steps
+    here, not a million.
     """
     waiting: dict[int, list[rules.WaitingQuery]] = {}
     for query in snapshot.waiting:
         waiting.setdefault(query.queue_id, []).append(query)
+    pools = rules.EligiblePools(snapshot.agents)
     found = []
     for queue_id in sorted(snapshot.queues):
         queue = snapshot.queues[queue_id]
         here = waiting.get(queue_id, [])
         oldest = min((query.entered_at for query in here), default=None)
         eligible = [
-            agent
-            for agent in rules.eligible_pool(queue, snapshot.agents)
-            if rules.level_for(agent, queue) is not None
+            agent for agent in pools.of(queue) if rules.level_for(agent, queue) is not None
         ]
         found.append(
             {

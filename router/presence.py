@@ -88,7 +88,7 @@ class Presence:
 
     async def _available_members(self) -> list[tuple[int, int]]:
         """(company, company user) of every available member of a live company."""
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             rows = await session.execute(
                 select(col(CompanyUser.company_id), col(CompanyUser.id))
                 .join(

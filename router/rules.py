@@ -8,6 +8,7 @@ against this; nothing here reads a clock, a database or Redis.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,10 +67,12 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Decision:
-    """The offers each company user should hold: query id to (queue id, level)."""
+    """The offers each company user should hold: query id to (queue id, level); and the
+    company users that are ready, which the decision had to find anyway."""
 
     offers: dict[int, dict[int, tuple[int, int]]]
     next_unlock: datetime | None
+    ready: frozenset[int] = frozenset()
 
 
 def level_for(agent: AgentInfo, queue: QueueInfo) -> int | None:
@@ -82,12 +85,14 @@ def level_for(agent: AgentInfo, queue: QueueInfo) -> int | None:
         return 1
     if not queue.skill_ids <= agent.skills.keys():
         return None
-    return max(agent.skills[skill] for skill in queue.skill_ids)
+    return max(map(agent.skills.__getitem__, queue.skill_ids))
 
 
 def is_ready(agent: AgentInfo) -> bool:
     """Accepted, active, available and below its limit (eligibility is per queue)."""
-    return agent.accepted and agent.is_active and agent.is_available and agent.free_slots > 0
+    if not (agent.accepted and agent.is_active and agent.is_available):
+        return False
+    return agent.ongoing < agent.max_ongoing  # free_slots > 0, without its max()
 
 
 def visible_level(queue: QueueInfo, entered_at: datetime, now: datetime) -> int | None:
@@ -110,13 +115,12 @@ def desired_offers(snapshot: Snapshot, now: datetime) -> Decision:
     level, so a company user without pick mode leaves every list once its free slots are
     spoken for: the cost grows with queries plus offers, not with queries times agents.
     """
+    ready = {agent.id: agent for agent in snapshot.agents.values() if is_ready(agent)}
+    if not snapshot.waiting:
+        return Decision({}, None, frozenset(ready))
     queue_order = order(snapshot.waiting)
-    candidates = _candidates(snapshot, {query.queue_id for query in queue_order})
-    room = {
-        agent.id: agent.free_slots
-        for agent in snapshot.agents.values()
-        if is_ready(agent) and not agent.can_pick
-    }
+    candidates = _candidates(snapshot, ready, {query.queue_id for query in queue_order})
+    room = {agent.id: agent.free_slots for agent in ready.values() if not agent.can_pick}
     offers: dict[int, dict[int, tuple[int, int]]] = {}
     for query in queue_order:
         levels = candidates.get(query.queue_id)
@@ -127,19 +131,24 @@ def desired_offers(snapshot: Snapshot, now: datetime) -> Decision:
             if highest is not None and level > highest:
                 break
             levels[level] = _offer_to(query, level, agents, room, offers)
-    return Decision(offers, _next_unlock(snapshot, now, candidates))
+    return Decision(offers, _next_unlock(snapshot, now, candidates), frozenset(ready))
 
 
-def _candidates(snapshot: Snapshot, queue_ids: set[int]) -> dict[int, dict[int, list[int]]]:
-    """Per queue with waiting queries: its ready company users by level, lowest level first."""
-    ready = {agent.id: agent for agent in snapshot.agents.values() if is_ready(agent)}
+def _candidates(
+    snapshot: Snapshot, ready: dict[int, AgentInfo], queue_ids: set[int]
+) -> dict[int, dict[int, list[int]]]:
+    """Per queue with waiting queries: its `ready` company users by level, lowest level first.
+
+    Within a level, company users keep their order in `ready`.
+    """
+    pools = EligiblePools(ready)
     found: dict[int, dict[int, list[int]]] = {}
     for queue_id in queue_ids:
         queue = snapshot.queues.get(queue_id)
         if queue is None:
             continue
         levels: dict[int, list[int]] = {}
-        for agent in eligible_pool(queue, ready):
+        for agent in pools.of(queue):
             level = level_for(agent, queue)
             if level is not None:
                 levels.setdefault(level, []).append(agent.id)
@@ -153,6 +162,39 @@ def eligible_pool(queue: QueueInfo, agents: dict[int, AgentInfo]) -> list[AgentI
         return list(agents.values())
     owner = agents.get(queue.owner_id)
     return [] if owner is None else [owner]
+
+
+class EligiblePools:
+    """Who among `agents` may be eligible for each of many queues, without walking them all.
+
+    A queue that needs skills looks only at the holders of its rarest one, a personal queue at
+    its owner, a queue without skills at everyone: with a thousand company users on fifty
+    team queues, each queue looks at its own team rather than at the whole company. A pool
+    keeps the order of `agents` and may hold company users `level_for` turns down.
+    """
+
+    def __init__(self, agents: dict[int, AgentInfo]) -> None:
+        self.agents = agents
+        self._holders: dict[int, list[AgentInfo]] | None = None
+
+    def of(self, queue: QueueInfo) -> Collection[AgentInfo]:
+        """The company users `level_for` may accept for `queue`, in the order of `agents`."""
+        if not queue.is_active:
+            return ()
+        if queue.owner_id is not None:
+            return eligible_pool(queue, self.agents)
+        if not queue.skill_ids:
+            return self.agents.values()
+        holders = self._holders_by_skill()
+        return min((holders.get(skill, ()) for skill in queue.skill_ids), key=len)
+
+    def _holders_by_skill(self) -> dict[int, list[AgentInfo]]:
+        if self._holders is None:
+            self._holders = {}
+            for agent in self.agents.values():
+                for skill in agent.skills:
+                    self._holders.setdefault(skill, []).append(agent)
+        return self._holders
 
 
 def _offer_to(
@@ -200,12 +242,12 @@ def _next_unlock(
 def _top_levels(snapshot: Snapshot, queue_ids: set[int]) -> dict[int, int]:
     """Per queue, the highest level of any eligible company user, ready or not."""
     top: dict[int, int] = {}
+    pools = EligiblePools(snapshot.agents)
     for queue_id in queue_ids:
         queue = snapshot.queues.get(queue_id)
         if queue is None or not queue.priority_delay:
             continue
-        pool = eligible_pool(queue, snapshot.agents)
-        levels = (level_for(agent, queue) for agent in pool)
+        levels = (level_for(agent, queue) for agent in pools.of(queue))
         top[queue_id] = max((level for level in levels if level is not None), default=0)
     return top
 

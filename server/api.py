@@ -144,7 +144,7 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[R
 
 
 async def _run(endpoint: Endpoint, request: Request) -> Response:
-    from server import auth
+    from server import access, auth
 
     services: Services = request.app.state.services
     try:
@@ -159,6 +159,10 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
         )
         _current.set(ctx)
         await auth.authenticate(ctx, required=endpoint.auth == "user")
+        if ctx.user is not None:
+            # Read before the handler opens a session of its own: a handler that asks for them
+            # then would hold one pooled connection while waiting for a second.
+            await access.memberships(ctx)
         if endpoint.body is not None:
             ctx.body = parse_body(endpoint.body, ctx.raw_body)
         result = await endpoint.handler(ctx)

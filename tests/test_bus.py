@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import anyio
 import pytest
 
-from router.bus import RedisBus, decode, encode
+from router.bus import RedisBus, decode, decode_many, encode, encode_many
 from router.events import Event
 from router.stores.redis import connect
 from tests.conftest import REDIS_URL
@@ -28,6 +29,40 @@ EVENT = Event(
 
 def test_every_field_survives_encoding() -> None:
     assert decode(encode(EVENT)) == EVENT
+    assert decode_many(encode_many([EVENT, EVENT])) == [EVENT, EVENT]
+
+
+def test_a_message_of_one_event_from_an_older_process_still_reads() -> None:
+    assert decode_many(encode(EVENT)) == [EVENT]
+
+
+async def test_events_published_together_are_one_message_on_redis(redis_prefix: str) -> None:
+    channel = f"{redis_prefix}:bus:{uuid.uuid4().hex[:6]}"
+    redis, watcher = connect(REDIS_URL), connect(REDIS_URL)
+    bus = RedisBus(redis, channel)
+    pubsub = watcher.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    await bus.start()
+    try:
+        await bus.publish_many([EVENT, EVENT, EVENT])
+        messages = []
+        with anyio.fail_after(5):
+            while not messages:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    messages.append(message["data"])
+        await bus.publish(EVENT)  # a marker: nothing else came before it
+        with anyio.fail_after(5):
+            while (marker := await pubsub.get_message(timeout=1.0)) is None:
+                pass
+    finally:
+        await bus.stop()
+        await pubsub.aclose()
+        await redis.aclose()
+        await watcher.aclose()
+
+    assert [decode_many(raw) for raw in messages] == [[EVENT, EVENT, EVENT]]
+    assert decode_many(marker["data"]) == [EVENT]
 
 
 async def test_a_process_hears_its_own_events_and_others_alike(redis_prefix: str) -> None:

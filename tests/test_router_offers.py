@@ -259,3 +259,22 @@ async def test_dashboard_gets_queue_figures(world: World) -> None:
     row = next(row for row in figures.data["queues"] if row["queue_id"] == queue)
     assert figures.dashboard
     assert row["ready"] == 1 and row["busy"] == 0
+
+
+async def test_an_answer_withdraws_the_query_from_everyone_offered_it_in_one_event(
+    world: World,
+) -> None:
+    company = await world.company()
+    queue = await world.queue(company)
+    ada = await world.agent(company)
+    team = [await world.agent(company) for _ in range(4)]
+    query = await world.open(company, queue)
+    async with world.events() as events:
+        assert await world.answer(query, ada) is None
+        await events.next("query.answered", to(ada))
+        withdrawn = await events.next("query.withdrawn", about(query))
+        others = [e for e in await events.drain() if e.type == "query.withdrawn"]
+
+    assert sorted(withdrawn.company_user_ids) == sorted([ada, *team])
+    assert withdrawn.data == {"query_id": query, "reason": "answered"}
+    assert others == []

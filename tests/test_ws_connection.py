@@ -68,3 +68,30 @@ async def test_send_on_a_socket_closed_elsewhere_ends_quietly_and_spares_others(
     assert [frame["type"] for frame in alive_socket.sent] == ["hello"] + ["note.added"] * 3
     assert [frame["seq"] for frame in alive_socket.sent] == [1, 2, 3, 4]
     assert [frame["n"] for frame in alive_socket.sent[1:]] == [0, 1, 2]
+
+
+async def test_a_frame_encoded_once_for_many_sockets_carries_each_socket_s_own_seq() -> None:
+    hub = Hub(LocalBus())
+    sockets = [FakeSocket(), FakeSocket()]
+    connections = [opened(socket) for socket in sockets]
+    for connection in connections:
+        connection.on_event = lambda event, c=connection: c.push_encoded(  # type: ignore[misc]
+            event.type, event.data_json
+        )
+        hub.add(hub.agents, 7, connection)
+    connections[1].push("ping")  # the second socket is one frame ahead
+
+    async with anyio.create_task_group() as group:
+        for connection in connections:
+            group.start_soon(connection.run_sender)
+        hub.deliver(Event("note.added", 1, {"n": 1, "seq": -1, "type": "x"}, (7,)))
+        hub.deliver(Event("note.added", 1, {}, (7,)))
+        await wait_for_frames(sockets[0], 3)
+        await wait_for_frames(sockets[1], 4)
+        for connection in connections:
+            connection.close_soon(1000, "")
+
+    first, second = (socket.sent[-2:] for socket in sockets)
+    assert first[0] == {"n": 1, "type": "note.added", "seq": 2, "at": first[0]["at"]}
+    assert second[0] == {"n": 1, "type": "note.added", "seq": 3, "at": second[0]["at"]}
+    assert (first[1]["type"], first[1]["seq"], second[1]["seq"]) == ("note.added", 3, 4)

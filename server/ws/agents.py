@@ -75,7 +75,7 @@ async def _member(services: Services, company_user_id: int) -> CompanyUser | Non
     """The company user if it is accepted, not removed, and its company lives; else None."""
     if not channel.known_id(company_user_id):
         return None
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         member = await session.get(CompanyUser, company_user_id)
         if member is None or member.removed_at is not None or member.accepted_at is None:
             return None
@@ -109,7 +109,7 @@ async def _follow(services: Services, connection: Connection, console: Console) 
             if last_state and last_state[-1] == key:
                 return  # the same state told twice (by the router and by this channel)
             last_state[:] = [key]
-        connection.push(event.type, event.data)
+        connection.push_encoded(event.type, event.data_json)
 
     async def on_frame(frame: dict[str, Any]) -> None:
         if frame["type"] != "state.set":
@@ -166,7 +166,7 @@ async def _hello(
     services: Services, member_id: int, router: Router | None, is_owner: bool
 ) -> dict[str, Any] | None:
     """Everything a console shows, so that a reconnect misses nothing; None once it is gone."""
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         fresh = await session.get(CompanyUser, member_id)
         if fresh is None:
             return None

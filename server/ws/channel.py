@@ -123,7 +123,7 @@ async def role_in(services: Services, user: User | Viewer, company_id: int) -> s
     """The user's role in a live company; administrators stand as managers."""
     if not known_id(company_id):
         return None
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         company = await session.get(Company, company_id)
         if company is None or company.deleted_at is not None:
             return None

@@ -72,7 +72,7 @@ class Connection:
         self.on_event: Callable[[Event], None] = lambda event: None
         self.labels = ""
         self._closed_event: asyncio.Event | None = None
-        self._outbox: list[dict[str, Any]] = []
+        self._outbox: list[dict[str, Any] | tuple[str, str]] = []
         self._wakeup = Signal()
         self._last_heard = time.monotonic()
         self._last_sent = time.monotonic()
@@ -102,8 +102,20 @@ class Connection:
 
     def push(self, frame_type: str, data: dict[str, Any] | None = None) -> None:
         """Queue a frame; never blocks. A full outbox drops the connection instead."""
-        if self.closed or self._farewell is not None:
+        if not self._may_push():
             return
+        self._outbox.append({"type": frame_type, **(data or {})})
+        self._wakeup.set()
+
+    def push_encoded(self, frame_type: str, data_json: str) -> None:
+        """`push` for fields already encoded as one JSON object, shared by many sockets."""
+        if self._may_push():
+            self._outbox.append((frame_type, data_json))
+            self._wakeup.set()
+
+    def _may_push(self) -> bool:
+        if self.closed or self._farewell is not None:
+            return False
         if len(self._outbox) >= OUTBOX_LIMIT:
             log.warning(
                 "ws.dropped reason=slow channel=%s connection=%s %s",
@@ -112,9 +124,8 @@ class Connection:
                 self.labels,
             )
             self.close_soon(CLOSE_TOO_SLOW, "The client did not read its frames in time.")
-            return
-        self._outbox.append({"type": frame_type, **(data or {})})
-        self._wakeup.set()
+            return False
+        return True
 
     def heard(self) -> None:
         """The client sent something: it is alive."""
@@ -204,7 +215,12 @@ class Connection:
             self.push("ping")
             self._last_sent = time.monotonic()
 
-    def _encode(self, frame: dict[str, Any]) -> str:
+    def _encode(self, frame: dict[str, Any] | tuple[str, str]) -> str:
         self.seq += 1
-        head = {"type": frame["type"], "seq": self.seq, "at": format_timestamp(utcnow())}
-        return json.dumps({**frame, **head})
+        at = format_timestamp(utcnow())
+        if isinstance(frame, tuple):
+            # The shared fields first, then this socket's own: on a clash, the last one counts.
+            frame_type, data_json = frame
+            head = json.dumps({"type": frame_type, "seq": self.seq, "at": at})
+            return head if data_json == "{}" else f"{data_json[:-1]}, {head[1:]}"
+        return json.dumps({**frame, "type": frame["type"], "seq": self.seq, "at": at})

@@ -59,7 +59,7 @@ async def customer_channel(websocket: WebSocket) -> None:
 async def _query(services: Services, query_id: int) -> Query | None:
     if not channel.known_id(query_id):
         return None
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         return await session.get(Query, query_id)
 
 
@@ -121,7 +121,7 @@ def _changes(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, dic
 
 async def status(services: Services, query: Query) -> dict[str, Any]:
     """The query's status, place in line and estimated wait, and who answered it."""
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         fresh = await session.get(Query, query.id)
         assert fresh is not None
         position = await _position(session, fresh) if fresh.status == "waiting" else None

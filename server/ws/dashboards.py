@@ -108,7 +108,7 @@ def _same(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
 async def figures(services: Services, company_id: int) -> list[dict[str, Any]]:
     """Per live queue: its name and the figures the router computes from the database."""
     now = services.clock.now()
-    async with services.db.session() as session:
+    async with services.db.read_session() as session:
         seen = await snapshot.load(session, company_id)
         names = await _names(session, company_id)
         answered, expired = await hourly_counts(session, company_id, now)
