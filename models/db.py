@@ -99,6 +99,20 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a step that is one statement, which commits by itself.
+
+        One statement is atomic on its own, so BEGIN and COMMIT would only add round trips.
+        SQLite gets `connect()`, for its one-writer lock.
+        """
+        if self.is_sqlite:
+            async with self.connect() as conn:
+                yield conn
+            return
+        async with self._reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """An ORM session for reads only, with `read`'s round trips; it must not write."""
         async with AsyncSession(self._reader, expire_on_commit=False, autoflush=False) as session:

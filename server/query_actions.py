@@ -25,8 +25,10 @@ from models.db import Database
 from models.queries import Query, QueryCompanyUser, QueryQueue
 from models.queues import Queue, QueueSkill
 from router.base import ALREADY_ANSWERED
+from server import query_steps_pg as steps_pg
 
 NO_FREE_SLOT = "You have no free slot: finish an ongoing query before answering another."
+NOT_HOLDER = "Only the company user that last answered this ongoing query may do that."
 MOVED = "This query moved to another queue meanwhile; it will be offered anew there."
 NOT_WAITING = {
     "ongoing": ALREADY_ANSWERED,
@@ -36,6 +38,7 @@ NOT_WAITING = {
 }
 
 _queries = Query.__table__  # type: ignore[attr-defined]
+_QUERY_KEYS = tuple(column.key for column in _queries.c)
 _query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
 _query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
 _company_users = CompanyUser.__table__  # type: ignore[attr-defined]
@@ -172,24 +175,25 @@ def _stored(row: Row[Any]) -> Query:
 
 async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
     """Store a waiting query and its first stay on its queue; returns the stored query."""
+    values = {
+        "company_id": new.company_id,
+        "queue_id": new.queue_id,
+        "source": new.source,
+        "is_link": new.is_link,
+        "email": new.email,
+        "name": new.name,
+        "surname": new.surname,
+        "status": "waiting",
+        "customer_token_hash": new.customer_token_hash,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if not db.is_sqlite:
+        async with db.single() as conn:
+            return _stored((await conn.execute(steps_pg.OPEN, values)).one())
+
     async with db.connect() as conn:
-        inserted = await conn.execute(
-            _OPEN,
-            {
-                "company_id": new.company_id,
-                "queue_id": new.queue_id,
-                "source": new.source,
-                "is_link": new.is_link,
-                "email": new.email,
-                "name": new.name,
-                "surname": new.surname,
-                "status": "waiting",
-                "customer_token_hash": new.customer_token_hash,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        query = _stored(inserted.one())
+        query = _stored((await conn.execute(_OPEN, values)).one())
         await conn.execute(
             _ENTER, {"query_id": query.id, "queue_id": new.queue_id, "entered_at": now}
         )
@@ -260,12 +264,14 @@ async def answer(
     Both conditional updates must hit one row, in this order (query, then company user,
     the order every step here locks them in), or the transaction rolls back.
     """
+    bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
+    if on_queue is not None:
+        bound["b_queue_id"] = on_queue
+    if not db.is_sqlite:
+        return await _answer_at_once(db, bound)
+
     async with db.connect() as conn:
-        bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
-        if on_queue is None:
-            taken = await conn.execute(_TAKE, bound)
-        else:
-            taken = await conn.execute(_TAKE_ON_QUEUE, {**bound, "b_queue_id": on_queue})
+        taken = await conn.execute(_TAKE if on_queue is None else _TAKE_ON_QUEUE, bound)
         answered = taken.one_or_none()
         if answered is None:
             raise Refused(await _why_not_taken(conn, query_id))
@@ -277,6 +283,18 @@ async def answer(
             _HOLD, {"query_id": query_id, "company_user_id": company_user_id, "answered_at": now}
         )
     return _stored(answered)
+
+
+async def _answer_at_once(db: Database, bound: dict[str, Any]) -> Query:
+    """`answer` in one statement; a slot taken meanwhile rolls the whole of it back."""
+    statement = steps_pg.ANSWER if "b_queue_id" not in bound else steps_pg.ANSWER_ON_QUEUE
+    async with db.connect() as conn:
+        answered = (await conn.execute(statement, bound)).one_or_none()
+        if answered is None:
+            raise Refused(await _why_not_taken(conn, bound["b_query_id"]))
+        if not answered.claimed:
+            raise Refused(NO_FREE_SLOT)
+    return loaded(Query, {key: answered._mapping[key] for key in _QUERY_KEYS})
 
 
 async def _why_not_taken(conn: AsyncConnection, query_id: int) -> str:
@@ -291,13 +309,18 @@ async def _why_not_taken(conn: AsyncConnection, query_id: int) -> str:
 
 async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: datetime) -> Query:
     """Finish an ongoing query its holder marks done, and free the holder's slot."""
+    bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
+    if not db.is_sqlite:
+        async with db.single() as conn:
+            done = (await conn.execute(steps_pg.FINISH, bound)).one_or_none()
+        if done is None:
+            raise Refused(NOT_HOLDER)
+        return _stored(done)
+
     async with db.connect() as conn:
-        bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
         done = (await conn.execute(_FINISH, bound)).one_or_none()
         if done is None:
-            raise Refused(
-                "Only the company user that last answered this ongoing query may do that."
-            )
+            raise Refused(NOT_HOLDER)
         await _free_slot(conn, query_id, company_user_id, now, done=True)
     return _stored(done)
 
