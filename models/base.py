@@ -24,9 +24,11 @@ def format_timestamp(value: datetime | None) -> str | None:
     """Render an instant the way the seed does: `2021-07-05T09:31:38.000000Z`."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    # Every frame of every socket carries one: `isoformat` spells the same as
+    # TIMESTAMP_FORMAT at a fraction of `strftime`'s cost.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

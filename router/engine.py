@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, select
 from sqlmodel import col
 
+from models import changes
 from models.companies import Company
 from models.company_users import CompanyUser
 from models.db import Database
@@ -51,6 +52,7 @@ SENTINEL_CHECK_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
 SWEEP_SECONDS = 3.0
 FULL_RELOAD_SECONDS = 5.0
+PEOPLE_KEPT = 10_000
 GONE_REASONS = {
     "ongoing": "answered",
     "done": "answered",
@@ -107,6 +109,7 @@ class RoutingEngine(Router):
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
         self._company_of_user: dict[int, int] = {}
+        self._people: dict[int, tuple[int, tuple[str | None, str]]] = {}
         self._company_of_queue: dict[int, int] = {}
         self._snapshots: dict[int, Cached] = {}
         self._batches = Batches(self._recompute_batch)
@@ -647,24 +650,24 @@ class RoutingEngine(Router):
             answered_by=company_user_id,
             touched=_query_and_users(query_id, company_user_id),
         )
-        await self.bus.publish(
-            Event(
-                "query.answered",
-                company_id,
-                {"query": self.present.query(query)},
-                (company_user_id,),
-                query_id=query_id,
-            )
-        )
-        _, first_name = await effects.email_of(self.db, company_user_id)
-        await self.bus.publish(
-            Event(
-                "answered",
-                company_id,
-                {"agent_name": first_name},
-                query_id=query_id,
-                customer=True,
-            )
+        _, first_name = await self._person(company_user_id)
+        await self.bus.publish_many(
+            [
+                Event(
+                    "query.answered",
+                    company_id,
+                    {"query": self.present.query(query)},
+                    (company_user_id,),
+                    query_id=query_id,
+                ),
+                Event(
+                    "answered",
+                    company_id,
+                    {"agent_name": first_name},
+                    query_id=query_id,
+                    customer=True,
+                ),
+            ]
         )
         await self._schedule_reminder(company_id, query)
 
@@ -684,21 +687,34 @@ class RoutingEngine(Router):
         due = answered + timedelta(minutes=minutes)
         await self.store.schedule(f"remind:{company_id}:{query.id}", due)
 
+    async def _person(self, company_user_id: int) -> tuple[str | None, str]:
+        """Email and first name, kept until a person or membership changes (`models.changes`):
+        every answer tells its customer who answered."""
+        version = changes.version()
+        kept = self._people.get(company_user_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        found = await effects.email_of(self.db, company_user_id)
+        if len(self._people) >= PEOPLE_KEPT:
+            self._people.clear()
+        self._people[company_user_id] = (version, found)
+        return found
+
     async def query_done(self, query: Query, company_user_id: int) -> None:
         assert query.id is not None
         query_id = query.id
         await self.store.cancel(f"remind:{query.company_id}:{query_id}")
-        await self.bus.publish(
-            Event(
-                "query.done",
-                query.company_id,
-                {"query": self.present.query(query)},
-                (company_user_id,),
-                query_id=query_id,
-            )
-        )
-        await self.bus.publish(
-            Event("done", query.company_id, {}, query_id=query_id, customer=True)
+        await self.bus.publish_many(
+            [
+                Event(
+                    "query.done",
+                    query.company_id,
+                    {"query": self.present.query(query)},
+                    (company_user_id,),
+                    query_id=query_id,
+                ),
+                Event("done", query.company_id, {}, query_id=query_id, customer=True),
+            ]
         )
         touched = _query_and_users(query_id, company_user_id, query.holder_company_user_id)
         await self.recompute(query.company_id, cause="done", touched=touched)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from models.base import format_timestamp
 from models.companies import Company
 from models.queues import Queue
 from models.users import User
@@ -240,3 +242,15 @@ async def test_short_plain_list_has_total_and_no_link(client: Client) -> None:
 
     assert listed.headers["X-Total-Count"] == "3"
     assert "Link" not in listed.headers
+
+
+def test_timestamps_read_as_the_seed_writes_them_whatever_their_zone() -> None:
+    draw = random.Random(5)
+    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))]
+    for _ in range(2000):
+        naive = datetime(2000, 1, 1) + timedelta(seconds=draw.uniform(0, 60 * 365 * 86400))
+        moment = naive.replace(tzinfo=draw.choice(zones))
+        expected = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        assert format_timestamp(moment) == expected
+        assert format_timestamp(naive) == naive.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
