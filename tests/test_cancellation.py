@@ -45,6 +45,11 @@ def _guard_loop() -> tuple[Awaitable[None], Callable[[], None]]:
     return guard.run(), lambda: guard.nudge(connection)
 
 
+def _sender_loop() -> tuple[Awaitable[None], Callable[[], None]]:
+    connection = opened(FakeSocket())
+    return connection.run_sender(), lambda: connection.push("note.added")
+
+
 def _bare_wait() -> tuple[Awaitable[None], Callable[[], None]]:
     return _waiting_on(asyncio.Event())
 
@@ -64,7 +69,9 @@ def _waiting_on(event: asyncio.Event | Signal) -> tuple[Awaitable[None], Callabl
 
 
 @pytest.mark.parametrize(
-    "loop", [_view_loop, _guard_loop, _bare_wait, _bare_signal], ids=lambda f: f.__name__
+    "loop",
+    [_view_loop, _guard_loop, _sender_loop, _bare_wait, _bare_signal],
+    ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize("steps", STEPS)
 async def test_a_loop_woken_and_cancelled_in_the_same_step_ends(

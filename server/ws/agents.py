@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -33,18 +32,30 @@ WATCHER_ROLES = ("staffing_manager", "manager")
 
 async def agent_channel(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    company_user_id: int = websocket.path_params["company_user_id"]
     await websocket.accept()
     connection = Connection(websocket, "agent", services.settings.ws_ping_seconds)
+    console = await _admit(services, connection, websocket.path_params["company_user_id"])
+    if console is not None:
+        await _follow(services, connection, console)
+
+
+async def _admit(
+    services: Services, connection: Connection, company_user_id: int
+) -> Console | None:
+    """The console this socket may follow, or None once refused.
+
+    The auth frame and the rows read to check it end with this call: an open console keeps
+    only ids, for hours, ten thousand times over.
+    """
     frame = await channel.auth_frame(connection, services.settings.ws_auth_timeout_seconds)
     if frame is None:
-        return
+        return None
     user = await channel.user_of(services, frame)
     if user is None:
         await channel.refuse(
             connection, CLOSE_UNAUTHENTICATED, "The token is missing, invalid, expired or revoked."
         )
-        return
+        return None
     member = await _member(services, company_user_id)
     is_owner = member is not None and member.user_id == user.id
     if member is None or not (is_owner or await _may_watch(services, user, member)):
@@ -54,21 +65,75 @@ async def agent_channel(websocket: WebSocket) -> None:
             "Only the company user itself, or a staffing manager or manager of its company, "
             "may follow this console.",
         )
-        return
+        return None
     assert member.id is not None and user.id is not None
     connection.labels = f"company_user={company_user_id} user={user.id} owner={is_owner}"
-    console = Console(member.id, member.company_id, Viewer(user.id, user.is_admin), is_owner)
-    await _follow(services, connection, console)
+    viewer = Viewer(user.id, user.is_admin)
+    return Console(services, connection, member.id, member.company_id, viewer, is_owner)
 
 
-@dataclass(frozen=True, slots=True)
 class Console:
-    """What an open console keeps: ids, not rows, for ten thousand of them stay open."""
+    """An open console: what it follows, as ids rather than rows, and how it answers.
 
-    company_user_id: int
-    company_id: int
-    viewer: Viewer
-    is_owner: bool
+    Its methods are what the hub, the guard and the frames loop call, so a console costs one
+    small object rather than a closure per callback.
+    """
+
+    __slots__ = (
+        "company_id",
+        "company_user_id",
+        "connection",
+        "is_owner",
+        "last_state",
+        "services",
+        "viewer",
+    )
+
+    def __init__(
+        self,
+        services: Services,
+        connection: Connection,
+        company_user_id: int,
+        company_id: int,
+        viewer: Viewer,
+        is_owner: bool,
+    ) -> None:
+        self.services = services
+        self.connection = connection
+        self.company_user_id = company_user_id
+        self.company_id = company_id
+        self.viewer = viewer
+        self.is_owner = is_owner
+        # The availability last told, so that the same state told twice is sent once.
+        self.last_state: tuple[Any, Any] | None = None
+
+    async def still_allowed(self) -> bool:
+        fresh = await _member(self.services, self.company_user_id)
+        if fresh is None:
+            return False
+        return self.is_owner or await _may_watch(self.services, self.viewer, fresh)
+
+    def on_event(self, event: Event) -> None:
+        if event.type == COMPANY_DELETED:
+            channel.company_deleted(self.connection)
+            return
+        if event.type == "state.changed":
+            key = states.key_of(event.data)
+            if self.last_state == key:
+                return  # the same state told twice (by the router and by this channel)
+            self.last_state = key
+        self.connection.push_encoded(event.type, event.data_json)
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        if frame["type"] != "state.set":
+            channel.unknown(self.connection, frame, "ping and state.set")
+        elif not self.is_owner:
+            self.connection.push(
+                "error",
+                {"message": "This console is read-only: only its company user sets its state."},
+            )
+        else:
+            await _set_state(self.services, self.connection, self, frame)
 
 
 async def _member(services: Services, company_user_id: int) -> CompanyUser | None:
@@ -91,63 +156,41 @@ async def _may_watch(services: Services, user: Viewer | User, member: CompanyUse
 
 async def _follow(services: Services, connection: Connection, console: Console) -> None:
     hub = hub_of(services)
-    last_state: list[tuple[Any, Any]] = []
-    is_owner = console.is_owner
-
-    async def still_allowed() -> bool:
-        fresh = await _member(services, console.company_user_id)
-        if fresh is None:
-            return False
-        return is_owner or await _may_watch(services, console.viewer, fresh)
-
-    def on_event(event: Event) -> None:
-        if event.type == COMPANY_DELETED:
-            channel.company_deleted(connection)
-            return
-        if event.type == "state.changed":
-            key = states.key_of(event.data)
-            if last_state and last_state[-1] == key:
-                return  # the same state told twice (by the router and by this channel)
-            last_state[:] = [key]
-        connection.push_encoded(event.type, event.data_json)
-
-    async def on_frame(frame: dict[str, Any]) -> None:
-        if frame["type"] != "state.set":
-            channel.unknown(connection, frame, "ping and state.set")
-        elif not is_owner:
-            connection.push(
-                "error",
-                {"message": "This console is read-only: only its company user sets its state."},
-            )
-        else:
-            await _set_state(services, connection, console, frame)
-
     member_id, company_id = console.company_user_id, console.company_id
-    connection.on_event = on_event
+    connection.on_event = console.on_event
     hub.add(hub.agents, member_id, connection)
     hub.add(hub.agents_by_company, company_id, connection)
     # TODO: an owner's console whose removal event was lost (bus down at that moment) stays
     # open until it reconnects; the REST API refuses it anything meanwhile.
-    hub.guard.watch(connection, still_allowed, periodic=not is_owner)
+    hub.guard.watch(connection, console.still_allowed, periodic=not console.is_owner)
     router = services.hooks if isinstance(services.hooks, Router) else None
     try:
-        if is_owner and router is not None:
+        if console.is_owner and router is not None:
             await _tell_presence(router.agent_connected, member_id, connection)
-        hello = await _hello(services, member_id, router, is_owner)
-        if hello is None:
-            await channel.refuse(connection, CLOSE_FORBIDDEN, REVOKED_REASON)
-            return
-        last_state[:] = [states.key_of(hello["state"])]
-        connection.begin(hello)
-        log.info("ws.opened channel=agent connection=%s %s", connection.id, connection.labels)
-        await channel.serve(connection, on_frame)
+        if await _greet(console, router):
+            log.info("ws.opened channel=agent connection=%s %s", connection.id, connection.labels)
+            await channel.serve(connection, console.on_frame)
     finally:
         hub.guard.forget(connection)
         hub.remove(hub.agents, member_id, connection)
         hub.remove(hub.agents_by_company, company_id, connection)
-        if is_owner and router is not None:
+        if console.is_owner and router is not None:
             await _tell_presence(router.agent_disconnected, member_id, connection)
         log.info("ws.closed channel=agent connection=%s %s", connection.id, connection.labels)
+
+
+async def _greet(console: Console, router: Router | None) -> bool:
+    """Send `hello`, or refuse if the company user is gone; whether the console is open.
+
+    The hello, a console's largest frame by far, is referenced only in this call.
+    """
+    hello = await _hello(console.services, console.company_user_id, router, console.is_owner)
+    if hello is None:
+        await channel.refuse(console.connection, CLOSE_FORBIDDEN, REVOKED_REASON)
+        return False
+    console.last_state = states.key_of(hello["state"])
+    console.connection.begin(hello)
+    return True
 
 
 async def _tell_presence(

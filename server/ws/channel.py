@@ -150,7 +150,7 @@ async def serve(
     """
     tasks = [asyncio.ensure_future(work) for work in (*beside, _read(connection, on_frame))]
     for task in tasks:
-        task.add_done_callback(lambda _: connection.stop_sending())
+        task.add_done_callback(connection.stop_sending)
     try:
         await connection.run_sender()
     finally:
@@ -167,29 +167,38 @@ async def _read(connection: Connection, on_frame: FrameHandler) -> None:
         if message["type"] == "websocket.disconnect":
             return
         connection.heard()
-        frame = parse(message)
-        if frame is None:
-            connection.push("error", {"message": BAD_FRAME})
-            continue
-        kind = frame["type"]
-        if kind == "ping":
-            connection.push("pong")
-        elif kind == "pong":
-            continue
-        elif kind == "auth":
-            connection.push("error", {"message": "This connection is already authenticated."})
-        else:
-            try:
-                await on_frame(frame)
-            except Exception:
-                # One frame the channel could not handle must not end the connection.
-                log.exception(
-                    "ws.frame_failed channel=%s connection=%s type=%s",
-                    connection.channel,
-                    connection.id,
-                    kind[:40],
-                )
-                connection.push("error", {"message": FRAME_FAILED})
+        await _take(connection, on_frame, message)
+        # The socket may now wait for hours: keep nothing of the frame meanwhile.
+        del message
+
+
+async def _take(
+    connection: Connection, on_frame: FrameHandler, message: Mapping[str, Any]
+) -> None:
+    """Answer one client frame; a frame the channel fails on is told, and the socket stays."""
+    frame = parse(message)
+    if frame is None:
+        connection.push("error", {"message": BAD_FRAME})
+        return
+    kind = frame["type"]
+    if kind == "ping":
+        connection.push("pong")
+    elif kind == "pong":
+        return
+    elif kind == "auth":
+        connection.push("error", {"message": "This connection is already authenticated."})
+    else:
+        try:
+            await on_frame(frame)
+        except Exception:
+            # One frame the channel could not handle must not end the connection.
+            log.exception(
+                "ws.frame_failed channel=%s connection=%s type=%s",
+                connection.channel,
+                connection.id,
+                kind[:40],
+            )
+            connection.push("error", {"message": FRAME_FAILED})
 
 
 def company_deleted(connection: Connection) -> None:

@@ -164,8 +164,11 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.websocket.send_text(self._encode({"type": frame_type, **data}))
 
-    def stop_sending(self) -> None:
-        """End the sender once the farewell, if one is due, is sent: the channel is ending."""
+    def stop_sending(self, _ended: object = None) -> None:
+        """End the sender once the farewell, if one is due, is sent: the channel is ending.
+
+        Also a done callback of the channel's tasks, which pass the task that ended.
+        """
         self._stopping = True
         self._wakeup.set()
 
@@ -187,23 +190,33 @@ class Connection:
                 if not await wait_set(self._wakeup, self._until_ping()):
                     self._ping_if_quiet()
                 continue
-            frame = self._outbox.pop(0)
-            try:
-                await within(self.websocket.send_text(self._encode(frame)), self.ping_seconds)
-            except TimeoutError:
-                log.warning(
-                    "ws.dropped reason=send_timeout channel=%s connection=%s %s",
-                    self.channel,
-                    self.id,
-                    self.labels,
-                )
-                self.close_soon(CLOSE_DEAD, "A frame could not be delivered in time.")
+            if not await self._send_next():
                 return
-            except Exception:
-                # The client left or another task closed the socket under us: not an error.
-                self._mark_closed()
-                return
-            self._last_sent = time.monotonic()
+
+    async def _send_next(self) -> bool:
+        """Send the oldest queued frame; whether the sender may go on.
+
+        The frame lives only in this call: the sender then waits, for hours maybe, and the
+        first frame of all, the hello, is a connection's largest.
+        """
+        frame = self._outbox.pop(0)
+        try:
+            await within(self.websocket.send_text(self._encode(frame)), self.ping_seconds)
+        except TimeoutError:
+            log.warning(
+                "ws.dropped reason=send_timeout channel=%s connection=%s %s",
+                self.channel,
+                self.id,
+                self.labels,
+            )
+            self.close_soon(CLOSE_DEAD, "A frame could not be delivered in time.")
+            return False
+        except Exception:
+            # The client left or another task closed the socket under us: not an error.
+            self._mark_closed()
+            return False
+        self._last_sent = time.monotonic()
+        return True
 
     def _until_ping(self) -> float:
         quiet_since = max(self._last_heard, self._last_sent)
