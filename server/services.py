@@ -9,6 +9,7 @@ from models.db import Database
 from router.clock import Clock
 from router.hooks import RoutingHooks
 from server.access_cache import AccessCache
+from server.answer_turns import AnswerTurns
 from server.limits import RateLimiter
 from server.mail import Mailer
 from server.settings import Settings
@@ -24,6 +25,7 @@ class Services:
     clock: Clock = field(default_factory=Clock)
     extras: dict[str, Any] = field(default_factory=dict)
     access: AccessCache = field(default_factory=AccessCache)
+    answer_turns: AnswerTurns = field(default_factory=AnswerTurns)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

@@ -395,11 +395,15 @@ async def _take(ctx: Ctx, query: Query, member_id: int) -> Query:
     if reason is not None:
         raise Forbidden(reason)
 
-    now = ctx.services.clock.now()
+    query_id, queue_id = query.id, query.queue_id
+
+    async def attempt() -> Query:
+        now = ctx.services.clock.now()
+        db = ctx.services.db
+        return await query_actions.answer(db, query_id, member_id, now=now, on_queue=queue_id)
+
     try:
-        return await query_actions.answer(
-            ctx.services.db, query.id, member_id, now=now, on_queue=query.queue_id
-        )
+        return await ctx.services.answer_turns.take(query_id, attempt)
     except query_actions.Refused as exc:
         raise Forbidden(str(exc)) from exc
 
