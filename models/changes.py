@@ -24,6 +24,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 log = logging.getLogger("connectnow.access")
 
 ACCESS_TABLES = frozenset({"users", "api_tokens", "company_users", "companies"})
+NEW_ROWS_CHANGE_NOTHING = frozenset({"users", "api_tokens"})
+"""A new person or a new token changes no one's access: sign-ups and sign-ins drop nothing."""
 _CHANGED = "connectnow_access_changed"
 
 _counter = itertools.count(1)
@@ -48,20 +50,22 @@ def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
     return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
-def _touches_access(objects: Any) -> bool:
-    return any(getattr(obj, "__tablename__", None) in ACCESS_TABLES for obj in objects)
+def _touches_access(objects: Any, *, new: bool = False) -> bool:
+    tables = ACCESS_TABLES - NEW_ROWS_CHANGE_NOTHING if new else ACCESS_TABLES
+    return any(getattr(obj, "__tablename__", None) in tables for obj in objects)
 
 
 def _after_flush(session: Session, _context: Any) -> None:
-    if any(_touches_access(rows) for rows in (session.new, session.dirty, session.deleted)):
+    changed = _touches_access(session.dirty) or _touches_access(session.deleted)
+    if changed or _touches_access(session.new, new=True):
         _mark(session)
 
 
 def _on_execute(state: ORMExecuteState) -> None:
     if not (state.is_update or state.is_delete or state.is_insert):
         return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in ACCESS_TABLES:
+    name = getattr(getattr(state.statement, "table", None), "name", None)
+    if name in ACCESS_TABLES and not (state.is_insert and name in NEW_ROWS_CHANGE_NOTHING):
         _mark(state.session)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from models import changes
 from server.access_cache import _Shelf
-from tests.helpers import Client, member
+from tests.helpers import PASSWORD, Client, member
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +96,15 @@ def test_a_full_shelf_lets_its_oldest_entry_go() -> None:
         shelf.put(key, changes.version(), key)
 
     assert [shelf.get(key) for key in range(4)] == [None, 1, 2, 3]
+
+
+async def test_signing_up_and_in_drops_no_one_s_cached_access(client: Client) -> None:
+    before = changes.version()
+
+    ana = await client.person("Ana")
+    again = await client.post(
+        "/api/auth/token", json={"email": ana.user["email"], "password": PASSWORD}
+    )
+
+    assert again.status_code == 200, again.text
+    assert changes.version() == before
