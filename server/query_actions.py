@@ -1,6 +1,7 @@
 """The atomic database steps of a query's life: open, answer, done, transfer, cancel.
 
-Each step is one transaction of SQLAlchemy Core statements. The decisive checks are
+Each step is one transaction of SQLAlchemy Core statements (`query_statements`), one
+statement on PostgreSQL. The decisive checks are
 conditional updates (`... WHERE status = 'waiting'`, `... WHERE ongoing_count < max`), so
 whatever the number of processes, a query has at most one holder and no company user holds
 more than its limit. A step the rules refuse raises `Refused` and changes nothing. Steps
@@ -15,17 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import loaded
-from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
 from models.db import Database
-from models.queries import Query, QueryCompanyUser, QueryQueue
-from models.queues import Queue, QueueSkill
+from models.queries import Query
 from router.base import ALREADY_ANSWERED
-from server import query_steps_pg as steps_pg
+from server import query_statements as sql
 
 NO_FREE_SLOT = "You have no free slot: finish an ongoing query before answering another."
 NOT_HOLDER = "Only the company user that last answered this ongoing query may do that."
@@ -36,118 +35,6 @@ NOT_WAITING = {
     "expired": "This query expired before anyone answered it.",
     "cancelled": "This query was cancelled.",
 }
-
-_queries = Query.__table__  # type: ignore[attr-defined]
-_QUERY_KEYS = tuple(column.key for column in _queries.c)
-_query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
-_query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
-_company_users = CompanyUser.__table__  # type: ignore[attr-defined]
-_states = CompanyUserState.__table__  # type: ignore[attr-defined]
-_queues = Queue.__table__  # type: ignore[attr-defined]
-_queue_skills = QueueSkill.__table__  # type: ignore[attr-defined]
-_held_skills = CompanyUserSkill.__table__  # type: ignore[attr-defined]
-
-
-# The steps on every query's path are built once: building a statement and its cache key
-# costs more CPU than sending it. Bound names start with `b_` so as not to clash with the
-# columns an update sets.
-_OPEN = insert(_queries).returning(*_queries.c)
-_ENTER = insert(_query_queues)
-_READ = select(_queries).where(_queries.c.id == bindparam("b_query_id"))
-_queue_owner = (
-    select(_queues.c.company_user_id)
-    .where(_queues.c.id == bindparam("b_queue_id"))
-    .scalar_subquery()
-)
-_skills_missing = (
-    select(func.count())
-    .select_from(_queue_skills)
-    .where(
-        _queue_skills.c.queue_id == bindparam("b_queue_id"),
-        _queue_skills.c.skill_id.not_in(
-            select(_held_skills.c.skill_id).where(
-                _held_skills.c.company_user_id == bindparam("b_company_user_id")
-            )
-        ),
-    )
-    .scalar_subquery()
-)
-# Everything an answer's pre-checks weigh, in one round trip: no row means no such company user.
-_ANSWER_FACTS = (
-    select(
-        _company_users.c.company_id,
-        _company_users.c.user_id,
-        _company_users.c.accepted_at,
-        _company_users.c.removed_at,
-        _company_users.c.is_active,
-        _company_users.c.ongoing_count,
-        _company_users.c.max_ongoing_queries_handled,
-        _states.c.is_available,
-        _queue_owner.label("queue_owner"),
-        _skills_missing.label("skills_missing"),
-    )
-    .outerjoin(_states, _states.c.company_user_id == _company_users.c.id)
-    .where(_company_users.c.id == bindparam("b_company_user_id"))
-)
-_TAKE = (
-    update(_queries)
-    .where(_queries.c.id == bindparam("b_query_id"), _queries.c.status == "waiting")
-    .values(
-        status="ongoing",
-        holder_company_user_id=bindparam("b_company_user_id"),
-        answered_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-    )
-    .returning(*_queries.c)
-)
-_TAKE_ON_QUEUE = _TAKE.where(_queries.c.queue_id == bindparam("b_queue_id"))
-_STATUS = select(_queries.c.status, _queries.c.queue_id).where(
-    _queries.c.id == bindparam("b_query_id")
-)
-_CLAIM_SLOT = (
-    update(_company_users)
-    .where(
-        _company_users.c.id == bindparam("b_company_user_id"),
-        _company_users.c.ongoing_count < _company_users.c.max_ongoing_queries_handled,
-    )
-    .values(ongoing_count=_company_users.c.ongoing_count + 1)
-)
-_LEAVE_ANSWERED = (
-    update(_query_queues)
-    .where(_query_queues.c.query_id == bindparam("b_query_id"), _query_queues.c.left_at.is_(None))
-    .values(
-        answered_at=bindparam("b_now"),
-        answered_by=bindparam("b_company_user_id"),
-        left_at=bindparam("b_now"),
-    )
-)
-_HOLD = insert(_query_company_users)
-_FINISH = (
-    update(_queries)
-    .where(
-        _queries.c.id == bindparam("b_query_id"),
-        _queries.c.status == "ongoing",
-        _queries.c.holder_company_user_id == bindparam("b_company_user_id"),
-    )
-    .values(
-        status="done",
-        done_at=bindparam("b_now"),
-        ended_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-    )
-    .returning(*_queries.c)
-)
-_ongoing = _company_users.c.ongoing_count
-_FREE_SLOT = (
-    update(_company_users)
-    .where(_company_users.c.id == bindparam("b_company_user_id"))
-    .values(ongoing_count=case((_ongoing > 0, _ongoing - 1), else_=0))
-)
-_RELEASE = update(_query_company_users).where(
-    _query_company_users.c.query_id == bindparam("b_query_id"),
-    _query_company_users.c.company_user_id == bindparam("b_company_user_id"),
-    _query_company_users.c.released_at.is_(None),
-)
 
 
 class Refused(Exception):
@@ -190,12 +77,12 @@ async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
     }
     if not db.is_sqlite:
         async with db.single() as conn:
-            return _stored((await conn.execute(steps_pg.OPEN, values)).one())
+            return _stored((await conn.execute(sql.OPEN_AT_ONCE, values)).one())
 
     async with db.connect() as conn:
-        query = _stored((await conn.execute(_OPEN, values)).one())
+        query = _stored((await conn.execute(sql.OPEN, values)).one())
         await conn.execute(
-            _ENTER, {"query_id": query.id, "queue_id": new.queue_id, "entered_at": now}
+            sql.ENTER, {"query_id": query.id, "queue_id": new.queue_id, "entered_at": now}
         )
     return query
 
@@ -203,7 +90,7 @@ async def open_query(db: Database, new: NewQuery, *, now: datetime) -> Query:
 async def read_query(db: Database, query_id: int) -> Query | None:
     """The query as stored now, or None if there is none with that id."""
     async with db.read() as conn:
-        row = (await conn.execute(_READ, {"b_query_id": query_id})).first()
+        row = (await conn.execute(sql.READ, {"b_query_id": query_id})).first()
     return None if row is None else _stored(row)
 
 
@@ -218,7 +105,7 @@ async def answer_refusal(db: Database, query: Query, company_user_id: int) -> st
 
     asked = {"b_company_user_id": company_user_id, "b_queue_id": query.queue_id}
     async with db.read() as conn:
-        facts = (await conn.execute(_ANSWER_FACTS, asked)).first()
+        facts = (await conn.execute(sql.ANSWER_FACTS, asked)).first()
     if facts is None or facts.company_id != query.company_id:
         return "You are not a company user of this query's company."
     return _member_refusal(facts) or _skill_refusal(facts, company_user_id)
@@ -271,35 +158,36 @@ async def answer(
         return await _answer_at_once(db, bound)
 
     async with db.connect() as conn:
-        taken = await conn.execute(_TAKE if on_queue is None else _TAKE_ON_QUEUE, bound)
+        taken = await conn.execute(sql.TAKE if on_queue is None else sql.TAKE_ON_QUEUE, bound)
         answered = taken.one_or_none()
         if answered is None:
             raise Refused(await _why_not_taken(conn, query_id))
-        claimed = await conn.execute(_CLAIM_SLOT, {"b_company_user_id": company_user_id})
+        claimed = await conn.execute(sql.CLAIM_SLOT, {"b_company_user_id": company_user_id})
         if claimed.rowcount != 1:
             raise Refused(NO_FREE_SLOT)
-        await conn.execute(_LEAVE_ANSWERED, bound)
+        await conn.execute(sql.LEAVE_ANSWERED, bound)
         await conn.execute(
-            _HOLD, {"query_id": query_id, "company_user_id": company_user_id, "answered_at": now}
+            sql.HOLD,
+            {"query_id": query_id, "company_user_id": company_user_id, "answered_at": now},
         )
     return _stored(answered)
 
 
 async def _answer_at_once(db: Database, bound: dict[str, Any]) -> Query:
     """`answer` in one statement; a slot taken meanwhile rolls the whole of it back."""
-    statement = steps_pg.ANSWER if "b_queue_id" not in bound else steps_pg.ANSWER_ON_QUEUE
+    statement = sql.ANSWER_AT_ONCE if "b_queue_id" not in bound else sql.ANSWER_ON_QUEUE_AT_ONCE
     async with db.connect() as conn:
         answered = (await conn.execute(statement, bound)).one_or_none()
         if answered is None:
             raise Refused(await _why_not_taken(conn, bound["b_query_id"]))
         if not answered.claimed:
             raise Refused(NO_FREE_SLOT)
-    return loaded(Query, {key: answered._mapping[key] for key in _QUERY_KEYS})
+    return loaded(Query, {key: answered._mapping[key] for key in sql.QUERY_KEYS})
 
 
 async def _why_not_taken(conn: AsyncConnection, query_id: int) -> str:
     """The reason an answer found the query no longer as its checks saw it."""
-    now_seen = (await conn.execute(_STATUS, {"b_query_id": query_id})).first()
+    now_seen = (await conn.execute(sql.STATUS, {"b_query_id": query_id})).first()
     if now_seen is None:
         return "This query no longer exists."
     if now_seen.status != "waiting":
@@ -312,13 +200,13 @@ async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: d
     bound = {"b_query_id": query_id, "b_company_user_id": company_user_id, "b_now": now}
     if not db.is_sqlite:
         async with db.single() as conn:
-            done = (await conn.execute(steps_pg.FINISH, bound)).one_or_none()
+            done = (await conn.execute(sql.FINISH_AT_ONCE, bound)).one_or_none()
         if done is None:
             raise Refused(NOT_HOLDER)
         return _stored(done)
 
     async with db.connect() as conn:
-        done = (await conn.execute(_FINISH, bound)).one_or_none()
+        done = (await conn.execute(sql.FINISH, bound)).one_or_none()
         if done is None:
             raise Refused(NOT_HOLDER)
         await _free_slot(conn, query_id, company_user_id, now, done=True)
@@ -328,7 +216,7 @@ async def mark_done(db: Database, query_id: int, company_user_id: int, *, now: d
 async def _free_slot(
     conn: AsyncConnection, query_id: int, company_user_id: int, now: datetime, *, done: bool
 ) -> None:
-    await conn.execute(_FREE_SLOT, {"b_company_user_id": company_user_id})
+    await conn.execute(sql.FREE_SLOT, {"b_company_user_id": company_user_id})
     values: dict[str, Any] = {
         "b_query_id": query_id,
         "b_company_user_id": company_user_id,
@@ -336,7 +224,7 @@ async def _free_slot(
     }
     if done:
         values["done_at"] = now
-    await conn.execute(_RELEASE, values)
+    await conn.execute(sql.RELEASE, values)
 
 
 async def transfer(
@@ -356,10 +244,10 @@ async def transfer(
     """
     async with db.connect() as conn:
         moved = await conn.execute(
-            update(_queries)
+            update(sql.queries)
             .where(
-                _queries.c.id == query_id,
-                _queries.c.status == status,
+                sql.queries.c.id == query_id,
+                sql.queries.c.status == status,
                 *_as_seen(holder, target_queue_id),
             )
             .values(
@@ -374,12 +262,12 @@ async def transfer(
         if holder is not None:
             await _free_slot(conn, query_id, holder, now, done=False)
         await conn.execute(
-            update(_query_queues)
-            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
+            update(sql.query_queues)
+            .where(sql.query_queues.c.query_id == query_id, sql.query_queues.c.left_at.is_(None))
             .values(left_at=now)
         )
         await conn.execute(
-            insert(_query_queues).values(
+            insert(sql.query_queues).values(
                 query_id=query_id, queue_id=target_queue_id, entered_at=now
             )
         )
@@ -388,10 +276,10 @@ async def transfer(
 def _as_seen(holder: int | None, target_queue_id: int) -> list[ColumnElement[bool]]:
     """Still held by `holder`; or, if it waits, on some queue other than the target."""
     if holder is not None:
-        return [_queries.c.holder_company_user_id == holder]
+        return [sql.queries.c.holder_company_user_id == holder]
     return [
-        _queries.c.holder_company_user_id.is_(None),
-        _queries.c.queue_id != target_queue_id,
+        sql.queries.c.holder_company_user_id.is_(None),
+        sql.queries.c.queue_id != target_queue_id,
     ]
 
 
@@ -399,14 +287,14 @@ async def cancel(db: Database, query_id: int, *, now: datetime) -> None:
     """The customer withdraws a query that still waits."""
     async with db.connect() as conn:
         cancelled = await conn.execute(
-            update(_queries)
-            .where(_queries.c.id == query_id, _queries.c.status == "waiting")
+            update(sql.queries)
+            .where(sql.queries.c.id == query_id, sql.queries.c.status == "waiting")
             .values(status="cancelled", ended_at=now, updated_at=now)
         )
         if cancelled.rowcount != 1:
             raise Refused("Only a waiting query can be cancelled.")
         await conn.execute(
-            update(_query_queues)
-            .where(_query_queues.c.query_id == query_id, _query_queues.c.left_at.is_(None))
+            update(sql.query_queues)
+            .where(sql.query_queues.c.query_id == query_id, sql.query_queues.c.left_at.is_(None))
             .values(left_at=now)
         )

@@ -77,7 +77,7 @@ async def _warm(client: Client) -> tuple[Desk, Agent]:
 
 
 # Per backend, (statements, transactions) at most. On PostgreSQL each step is one statement
-# (server/query_steps_pg.py) and reads run without a transaction.
+# (server/query_statements.py) and reads run without a transaction.
 OPEN = {"sqlite": Trips(7, 4), "postgres": Trips(6, 0)}
 ANSWER = {"sqlite": Trips(10, 4), "postgres": Trips(7, 1)}
 DONE = {"sqlite": Trips(8, 3), "postgres": Trips(6, 0)}
