@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, inspect
+from sqlalchemy import DateTime, Table, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.types import TypeDecorator
@@ -53,6 +53,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         aware: datetime = value.replace(tzinfo=UTC)
         return aware
+
+
+def table_of(model: type[Any]) -> Table:
+    """A model's table, for Core statements: SQLModel's classes do not declare `__table__`."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def loaded(model: type[T], values: Mapping[Any, Any]) -> T:

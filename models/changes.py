@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -27,6 +29,9 @@ ACCESS_TABLES = frozenset({"users", "api_tokens", "company_users", "companies"})
 NEW_ROWS_CHANGE_NOTHING = frozenset({"users", "api_tokens"})
 """A new person or a new token changes no one's access: sign-ups and sign-ins drop nothing."""
 _CHANGED = "connectnow_access_changed"
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _counter = itertools.count(1)
 _version = 0
@@ -48,6 +53,42 @@ def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
     """Call `listener` after each commit that changed access; returns how to stop it."""
     _listeners.append(listener)
     return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[V]):
+    version: int
+    expires: float
+    value: V
+
+
+class Kept(Generic[K, V]):
+    """Values read at some version, each dropped once the version moves or its time is up;
+    the oldest go first when the map is full."""
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[K, _Entry[V]] = {}
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.version != version() or entry.expires <= time.monotonic():
+            del self._entries[key]
+            return None
+        return entry.value
+
+    def put(self, key: K, read_at: int, value: V) -> None:
+        """Keep `value` as read at version `read_at` (taken before the read, so a write
+        meanwhile makes it stale at once)."""
+        if read_at != version():
+            return
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = _Entry(read_at, time.monotonic() + self.ttl, value)
 
 
 def _touches_access(objects: Any, *, new: bool = False) -> bool:

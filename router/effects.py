@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlmodel import col
 
+from models.base import table_of
 from models.company_users import CompanyUser, CompanyUserState, CompanyUserStateChange
 from models.db import Database
 from models.queries import Query, QueryQueue
 from models.users import User
 
-_users = User.__table__  # type: ignore[attr-defined]
-_company_users = CompanyUser.__table__  # type: ignore[attr-defined]
+_users = table_of(User)
+_company_users = table_of(CompanyUser)
 _PERSON = (
     select(_users.c.email, _users.c.name)
     .join(_company_users, _company_users.c.user_id == _users.c.id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from models import changes
+from models.base import table_of
 from models.companies import Company
 from models.company_users import CompanyUser
 from models.db import Database
@@ -59,7 +61,7 @@ GONE_REASONS = {
     "expired": "expired",
     "cancelled": "cancelled",
 }
-_queries = Query.__table__  # type: ignore[attr-defined]
+_queries = table_of(Query)
 _STATUSES = select(_queries.c.id, _queries.c.status).where(
     _queries.c.id.in_(bindparam("b_query_ids", expanding=True))
 )
@@ -109,7 +111,9 @@ class RoutingEngine(Router):
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
         self._company_of_user: dict[int, int] = {}
-        self._people: dict[int, tuple[int, tuple[str | None, str]]] = {}
+        self._people: changes.Kept[int, tuple[str | None, str]] = changes.Kept(
+            math.inf, PEOPLE_KEPT
+        )
         self._company_of_queue: dict[int, int] = {}
         self._snapshots: dict[int, Cached] = {}
         self._batches = Batches(self._recompute_batch)
@@ -690,14 +694,11 @@ class RoutingEngine(Router):
     async def _person(self, company_user_id: int) -> tuple[str | None, str]:
         """Email and first name, kept until a person or membership changes (`models.changes`):
         every answer tells its customer who answered."""
-        version = changes.version()
-        kept = self._people.get(company_user_id)
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        found = await effects.email_of(self.db, company_user_id)
-        if len(self._people) >= PEOPLE_KEPT:
-            self._people.clear()
-        self._people[company_user_id] = (version, found)
+        found = self._people.get(company_user_id)
+        if found is None:
+            read_at = changes.version()
+            found = await effects.email_of(self.db, company_user_id)
+            self._people.put(company_user_id, read_at, found)
         return found
 
     async def query_done(self, query: Query, company_user_id: int) -> None:

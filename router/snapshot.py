@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from models.base import table_of
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
 from models.queries import Query, QueryQueue
@@ -25,13 +26,13 @@ from router.rules import AgentInfo, QueueInfo, Snapshot, WaitingQuery
 Reader = AsyncSession | AsyncConnection
 """What runs the reads: a session for `load`, which also reads the company, or a connection."""
 
-_queries = Query.__table__  # type: ignore[attr-defined]
-_stays = QueryQueue.__table__  # type: ignore[attr-defined]
-_queues = Queue.__table__  # type: ignore[attr-defined]
-_queue_skills = QueueSkill.__table__  # type: ignore[attr-defined]
-_members = CompanyUser.__table__  # type: ignore[attr-defined]
-_member_skills = CompanyUserSkill.__table__  # type: ignore[attr-defined]
-_member_states = CompanyUserState.__table__  # type: ignore[attr-defined]
+_queries = table_of(Query)
+_stays = table_of(QueryQueue)
+_queues = table_of(Queue)
+_queue_skills = table_of(QueueSkill)
+_members = table_of(CompanyUser)
+_member_skills = table_of(CompanyUserSkill)
+_member_states = table_of(CompanyUserState)
 _COMPANY_ID = "b_company_id"
 
 

@@ -9,11 +9,9 @@ stale. Missing tokens are never cached, so a new token works at once.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
-from models import changes
+from models.changes import Kept
 
 if TYPE_CHECKING:
     from models.users import ApiToken, User
@@ -21,51 +19,11 @@ if TYPE_CHECKING:
 
 TTL_SECONDS = 5.0
 MAX_ENTRIES = 20_000
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry(Generic[V]):
-    version: int
-    expires: float
-    value: V
-
-
-class _Shelf(Generic[K, V]):
-    """One bounded map of entries; the oldest go first when it is full."""
-
-    def __init__(self, ttl: float, size: int) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._entries: dict[K, _Entry[V]] = {}
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry.version != changes.version() or entry.expires <= time.monotonic():
-            del self._entries[key]
-            return None
-        return entry.value
-
-    def put(self, key: K, version: int, value: V) -> None:
-        """Keep `value` as read at `version` (taken before the read, so a write meanwhile
-        makes it stale at once)."""
-        if version != changes.version():
-            return
-        self._entries.pop(key, None)
-        while len(self._entries) >= self.size:
-            del self._entries[next(iter(self._entries))]
-        self._entries[key] = _Entry(version, time.monotonic() + self.ttl, value)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 class AccessCache:
     """Per server: tokens by their digest, memberships by user id."""
 
     def __init__(self, ttl: float = TTL_SECONDS, size: int = MAX_ENTRIES) -> None:
-        self.tokens: _Shelf[str, tuple[ApiToken, User]] = _Shelf(ttl, size)
-        self.memberships: _Shelf[int, dict[int, Membership]] = _Shelf(ttl, size)
+        self.tokens: Kept[str, tuple[ApiToken, User]] = Kept(ttl, size)
+        self.memberships: Kept[int, dict[int, Membership]] = Kept(ttl, size)

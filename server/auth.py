@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, select, update
 
 from models import changes
-from models.base import loaded, utcnow
+from models.base import loaded, table_of, utcnow
 from models.users import ApiToken, User
 from server.access_cache import AccessCache
 from server.api import Ctx
@@ -21,8 +21,8 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended co
 _UNKNOWN = _hasher.hash("a password that no account has")
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is coarse, so most requests write nothing
 
-_tokens = ApiToken.__table__  # type: ignore[attr-defined]
-_users = User.__table__  # type: ignore[attr-defined]
+_tokens = table_of(ApiToken)
+_users = table_of(User)
 # Every authenticated request runs this: built once, as building it costs more than running it.
 _TOKEN_AND_USER = (
     select(_tokens, _users)
@@ -169,5 +169,5 @@ async def touch(db: object, token_id: int, now: datetime) -> None:
     from models.db import Database
 
     assert isinstance(db, Database)
-    async with db.connect() as conn:
+    async with db.single() as conn:
         await conn.execute(_TOUCH, {"b_token_id": token_id, "last_used_at": now})

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from models.base import format_timestamp
+from models.base import format_timestamp, table_of
 from models.hours import BlacklistHour, OperatingHour
 
 Interval = tuple[datetime, datetime]
@@ -70,8 +70,8 @@ class Placed(Protocol):
     def company_id(self) -> int: ...
 
 
-_hours = OperatingHour.__table__  # type: ignore[attr-defined]
-_closures = BlacklistHour.__table__  # type: ignore[attr-defined]
+_hours = table_of(OperatingHour)
+_closures = table_of(BlacklistHour)
 # Built once: every opened query reads them (a queue's own rows, and its company's).
 _WINDOWS = select(
     _hours.c.weekday,

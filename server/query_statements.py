@@ -18,19 +18,20 @@ from typing import Any
 from sqlalchemy import bindparam, case, exists, func, insert, select, update
 from sqlalchemy.sql import Select
 
+from models.base import table_of
 from models.company_users import CompanyUser, CompanyUserSkill, CompanyUserState
 from models.queries import Query, QueryCompanyUser, QueryQueue
 from models.queues import Queue, QueueSkill
 
-queries = Query.__table__  # type: ignore[attr-defined]
+queries = table_of(Query)
 QUERY_KEYS = tuple(column.key for column in queries.c)
-query_queues = QueryQueue.__table__  # type: ignore[attr-defined]
-query_company_users = QueryCompanyUser.__table__  # type: ignore[attr-defined]
-company_users = CompanyUser.__table__  # type: ignore[attr-defined]
-_states = CompanyUserState.__table__  # type: ignore[attr-defined]
-_queues = Queue.__table__  # type: ignore[attr-defined]
-_queue_skills = QueueSkill.__table__  # type: ignore[attr-defined]
-_held_skills = CompanyUserSkill.__table__  # type: ignore[attr-defined]
+query_queues = table_of(QueryQueue)
+query_company_users = table_of(QueryCompanyUser)
+company_users = table_of(CompanyUser)
+_states = table_of(CompanyUserState)
+_queues = table_of(Queue)
+_queue_skills = table_of(QueueSkill)
+_held_skills = table_of(CompanyUserSkill)
 
 OPEN = insert(queries).returning(*queries.c)
 ENTER = insert(query_queues)

@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from models.base import table_of
 from models.company_users import CompanyUser, LimitChange
 from models.db import Database
 from models.queries import Rating
@@ -32,8 +33,8 @@ PICK_WINDOW = 50
 LIMIT_MIN = 1
 LIMIT_MAX = 5
 
-_company_users = CompanyUser.__table__  # type: ignore[attr-defined]
-_limit_changes = LimitChange.__table__  # type: ignore[attr-defined]
+_company_users = table_of(CompanyUser)
+_limit_changes = table_of(LimitChange)
 
 
 @dataclass(frozen=True)

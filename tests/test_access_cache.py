@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from models import changes
-from server.access_cache import _Shelf
+from models.changes import Kept
 from tests.helpers import PASSWORD, Client, member
 
 pytestmark = pytest.mark.anyio
@@ -68,20 +68,20 @@ async def test_a_removed_company_user_no_longer_sees_its_company_at_once(client:
 
 
 def test_an_entry_is_dropped_when_access_changes_or_its_time_is_up() -> None:
-    shelf: _Shelf[str, int] = _Shelf(ttl=60.0, size=10)
+    shelf: Kept[str, int] = Kept(ttl=60.0, size=10)
     shelf.put("kept", changes.version(), 1)
     assert shelf.get("kept") == 1
 
     changes.bump()
     assert shelf.get("kept") is None
 
-    brief: _Shelf[str, int] = _Shelf(ttl=0.0, size=10)
+    brief: Kept[str, int] = Kept(ttl=0.0, size=10)
     brief.put("gone", changes.version(), 2)
     assert brief.get("gone") is None
 
 
 def test_an_entry_read_before_a_change_is_never_kept() -> None:
-    shelf: _Shelf[str, int] = _Shelf(ttl=60.0, size=10)
+    shelf: Kept[str, int] = Kept(ttl=60.0, size=10)
     read_at = changes.version()
 
     changes.bump()  # a write committed while the read was in flight
@@ -91,7 +91,7 @@ def test_an_entry_read_before_a_change_is_never_kept() -> None:
 
 
 def test_a_full_shelf_lets_its_oldest_entry_go() -> None:
-    shelf: _Shelf[int, int] = _Shelf(ttl=60.0, size=3)
+    shelf: Kept[int, int] = Kept(ttl=60.0, size=3)
     for key in range(4):
         shelf.put(key, changes.version(), key)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from models.base import format_timestamp
+from models.base import format_timestamp, table_of
 from models.companies import Company
 from models.company_users import CompanyUser, CompanyUserState
 from models.public import query_public as public
@@ -228,8 +228,8 @@ class OpenQueue:
     password_hash: str | None
 
 
-_queues = Queue.__table__  # type: ignore[attr-defined]
-_companies = Company.__table__  # type: ignore[attr-defined]
+_queues = table_of(Queue)
+_companies = table_of(Company)
 # Built once: every opened query reads it.
 _OPEN_QUEUE = (
     select(_queues.c.id, _queues.c.company_id, _queues.c.password_hash)
